@@ -1,0 +1,141 @@
+"""What every connector family shares."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Callable
+from collections.abc import Iterator
+from typing import Any
+from typing import Protocol
+
+from glance_store import exceptions as gs_exc
+
+from glance_store_cinder.polling import Poller
+
+
+class BrickConnector(Protocol):
+    """The subset of an os-brick InitiatorConnector the store uses."""
+
+    def connect_volume(self, connection_properties: dict[str, Any]
+                       ) -> dict[str, Any]: ...
+
+    def disconnect_volume(self, connection_properties: dict[str, Any],
+                          device_info: dict[str, Any], force: bool = False,
+                          ignore_errors: bool = False) -> None: ...
+
+    def extend_volume(self, connection_properties: dict[str, Any]
+                      ) -> int: ...
+
+
+class ConnectorFactory(Protocol):
+    """os-brick's ``InitiatorConnector.factory`` signature."""
+
+    def __call__(self, protocol: str, root_helper: str, *args: Any,
+                 **kwargs: Any) -> BrickConnector: ...
+
+
+class Mounts(Protocol):
+    """Unmounting shares this store mounted (tests inject a fake)."""
+
+    def unmount(self, mount_point: str) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilyContext:
+    """What a family needs from the store."""
+
+    connector_factory: ConnectorFactory
+    root_helper: str
+    use_multipath: bool
+    mount_point_base: str
+    lock: Callable[[str], contextlib.AbstractContextManager[Any]]
+    refs_dir: str
+    mounts: Mounts
+    poller: Poller
+
+
+@dataclasses.dataclass
+class ConnectedDevice:
+    """A volume reachable on this host: a path or an open file object."""
+
+    path: str | None
+    file_object: Any = None
+    is_block_device: bool = False
+
+    def describe(self) -> str:
+        return self.path or repr(self.file_object)
+
+
+class UnsupportedVolume(gs_exc.BackendException):
+    """The volume cannot be read or written safely by this store."""
+
+
+class DeviceFamily:
+    """Default behaviour: os-brick connects, the result is a device path."""
+
+    def __init__(self, protocol: str, context: FamilyContext) -> None:
+        self.protocol = protocol
+        self.context = context
+        self._connector: BrickConnector | None = None
+
+    # -- checks ------------------------------------------------------
+    def check(self, volume_id: str, data: dict[str, Any]) -> None:
+        """Refuse exports that would be written unsafely."""
+        if data.get("encrypted"):
+            raise UnsupportedVolume(
+                "Volume %s is encrypted; the store would read and write "
+                "ciphertext without its key, refusing it" % volume_id)
+
+    # -- connect / disconnect ----------------------------------------
+    @property
+    def connector(self) -> BrickConnector:
+        if self._connector is None:
+            self._connector = self.context.connector_factory(
+                self.protocol, self.context.root_helper,
+                use_multipath=self.context.use_multipath,
+                device_scan_attempts=3,
+                **self.connector_kwargs())
+        return self._connector
+
+    def connector_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    @contextlib.contextmanager
+    def connected(self, volume_id: str, data: dict[str, Any],
+                  expected_size: int,
+                  keep_connected: Callable[[], bool] | None = None
+                  ) -> Iterator[ConnectedDevice]:
+        """Connect; disconnect when the block ends.
+
+        :param keep_connected: asked at the end; True means another user on
+            this host still needs the device (multiattach), so it stays.
+        """
+        info = self.connector.connect_volume(data)
+        try:
+            yield self.device_from(info, expected_size)
+        finally:
+            if keep_connected is None or not keep_connected():
+                self.connector.disconnect_volume(data, info, force=True)
+
+    def device_from(self, info: dict[str, Any],
+                    expected_size: int) -> ConnectedDevice:
+        path = info.get("path")
+        if not isinstance(path, str):
+            raise gs_exc.BackendException(
+                "os-brick returned no device path for %s: %r"
+                % (self.protocol, info))
+        return ConnectedDevice(path=path, is_block_device=_is_block(path))
+
+    def refresh_size(self, data: dict[str, Any]) -> None:
+        """Make the host see a volume extended while attached."""
+        self.connector.extend_volume(data)
+
+
+def _is_block(path: str) -> bool:
+    import stat
+    try:
+        return stat.S_ISBLK(os.stat(path).st_mode)
+    except OSError:
+        return False

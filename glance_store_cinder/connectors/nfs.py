@@ -1,0 +1,118 @@
+"""NFS (and other file-share) volumes: a raw file on a shared mount.
+
+os-brick mounts the share on connect but never unmounts it: the share is
+shared by every volume on it, and by every glance-api worker on the host.
+This family keeps a reference count per share in files under the lock
+directory, updated under an external lock, so the last user on the host
+unmounts and no worker unmounts under another.  Holders are recorded with
+their pid, so a worker that died does not pin the mount forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Callable
+from collections.abc import Iterator
+from typing import Any
+
+from glance_store_cinder.connectors.base import ConnectedDevice
+from glance_store_cinder.connectors.base import DeviceFamily
+from glance_store_cinder.connectors.base import UnsupportedVolume
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ShareReferences:
+    """Who on this host uses a share.  Callers hold the share's lock."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def _load(self) -> list[str]:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                holders = json.load(f)
+        except FileNotFoundError:
+            return []
+        return [h for h in holders if _pid_alive(int(h.split(":")[0]))]
+
+    def _save(self, holders: list[str]) -> None:
+        if not holders:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            return
+        tmp = "%s.%d.tmp" % (self.path, os.getpid())
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(holders, f)
+        os.replace(tmp, self.path)
+
+    def add(self, holder: str) -> None:
+        holders = self._load()
+        holders.append(holder)
+        self._save(holders)
+
+    def remove(self, holder: str) -> int:
+        """Drop ``holder``; return how many holders remain."""
+        holders = [h for h in self._load() if h != holder]
+        self._save(holders)
+        return len(holders)
+
+    def count(self) -> int:
+        return len(self._load())
+
+
+class NfsFamily(DeviceFamily):
+
+    def check(self, volume_id: str, data: dict[str, Any]) -> None:
+        super().check(volume_id, data)
+        fmt = data.get("format") or "raw"
+        if fmt != "raw":
+            raise UnsupportedVolume(
+                "Volume %s is a %s file on its share; the store reads and "
+                "writes raw bytes only and would corrupt it, refusing it"
+                % (volume_id, fmt))
+
+    def connector_kwargs(self) -> dict[str, Any]:
+        return {"conn": {"mount_point_base": self.context.mount_point_base}}
+
+    def _share_key(self, data: dict[str, Any]) -> str:
+        share = str(data.get("export", ""))
+        return hashlib.sha256(share.encode()).hexdigest()[:20]
+
+    def references(self, data: dict[str, Any]) -> ShareReferences:
+        os.makedirs(self.context.refs_dir, exist_ok=True)
+        return ShareReferences(os.path.join(
+            self.context.refs_dir, "nfs-%s.json" % self._share_key(data)))
+
+    @contextlib.contextmanager
+    def connected(self, volume_id: str, data: dict[str, Any],
+                  expected_size: int,
+                  keep_connected: Callable[[], bool] | None = None
+                  ) -> Iterator[ConnectedDevice]:
+        # The share's reference count decides about unmounting, for
+        # multiattach volumes too: keep_connected is not needed here.
+        lock_name = "share-%s" % self._share_key(data)
+        holder = "%d:%s" % (os.getpid(), uuid.uuid4().hex)
+        refs = self.references(data)
+        with self.context.lock(lock_name):
+            info = self.connector.connect_volume(data)
+            refs.add(holder)
+        try:
+            yield self.device_from(info, expected_size)
+        finally:
+            with self.context.lock(lock_name):
+                if refs.remove(holder) == 0:
+                    self.context.mounts.unmount(
+                        os.path.dirname(str(info.get("path"))))

@@ -1,0 +1,448 @@
+"""Configuration options of the store and their resolution per store.
+
+The options shared with glance_store's in-tree cinder driver are that
+driver's own option objects, imported rather than redefined.  glance_store's
+single-store mode registers the options of *every* installed driver in
+``[glance_store]``, and oslo.config refuses two different options with one
+name (help text included), so a redefinition would stop glance-api from
+starting.  Importing them also keeps names, types and defaults identical,
+which is what makes an existing ``glance-api.conf`` work unchanged.
+
+The options this driver adds are defined here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable
+from collections.abc import Sequence
+from typing import Any
+
+from glance_store import driver as gs_driver
+from glance_store import exceptions as gs_exc
+from oslo_config import cfg
+from oslo_utils.imageutils import format_inspector
+
+from glance_store_cinder._i18n import _
+
+LOG = logging.getLogger(__name__)
+
+# The names of the in-tree driver's options, in the order it declares them.
+SHARED_OPTION_NAMES: tuple[str, ...] = (
+    "cinder_catalog_info",
+    "cinder_endpoint_template",
+    "cinder_os_region_name",
+    "cinder_ca_certificates_file",
+    "cinder_http_retries",
+    "cinder_state_transition_timeout",
+    "cinder_api_insecure",
+    "cinder_store_auth_address",
+    "cinder_store_user_name",
+    "cinder_store_user_domain_name",
+    "cinder_store_password",
+    "cinder_store_application_credential_id",
+    "cinder_store_application_credential_secret",
+    "cinder_store_project_name",
+    "cinder_store_project_domain_name",
+    "rootwrap_config",
+    "cinder_volume_type",
+    "cinder_enforce_multipath",
+    "cinder_use_multipath",
+    "cinder_mount_point_base",
+    "cinder_do_extend_attached",
+    "cinder_attachment_retry_attempts",
+)
+
+
+def _in_tree_options() -> list[cfg.Opt]:
+    # Imported here, not at module level, so that listing options never
+    # pulls in more than it needs when the in-tree driver is unavailable.
+    from glance_store._drivers.cinder import store as in_tree
+
+    by_name = {opt.name: opt for opt in in_tree.Store.OPTIONS}
+    missing = [name for name in SHARED_OPTION_NAMES if name not in by_name]
+    if missing:
+        raise RuntimeError(
+            "glance_store's cinder driver lacks options %s; this "
+            "glance_store release is not supported" % ", ".join(missing))
+    return [by_name[name] for name in SHARED_OPTION_NAMES]
+
+
+_NEW_OPTIONS = [
+    cfg.BoolOpt(
+        "cinder_store_multitenant",
+        default=False,
+        help=_("""
+Store each image in the requesting user's project.
+
+When enabled, the volume that holds an image is created, read and deleted
+with the token of the user who makes the request, in that user's project,
+instead of with the service credentials in the service project. Volumes
+then count against the users' quotas and can only be reached by them.
+
+The service credentials, when configured, are still used at start to check
+that ``cinder_volume_type`` exists.
+
+Possible values:
+    * True or False
+
+Related options:
+    * cinder_catalog_info
+    * cinder_endpoint_template
+    * cinder_store_user_name
+    * cinder_store_password
+""")),
+    cfg.ListOpt(
+        "cinder_bootable_volume_formats",
+        default=[],
+        help=_("""
+Disk formats for which the image volume is marked bootable.
+
+After an upload the first bytes of the image are inspected (with
+oslo.utils' format inspector); when the detected format is in this list the
+volume's bootable flag is set, so Cinder and Nova can boot from volumes
+cloned from it. Formats not listed leave the flag unset.
+
+Possible values:
+    * A comma separated list of disk formats known to oslo.utils' format
+      inspector, for example ``raw,qcow2``
+    * An empty list (default) never sets the flag
+
+Related options:
+    * None
+""")),
+    cfg.BoolOpt(
+        "cinder_thin_provisioning",
+        default=False,
+        help=_("""
+Skip writing all-zero blocks of an image into a new volume.
+
+A freshly created volume on a backend that returns zeros for unwritten
+blocks (sparse files on NFS, thin LUNs) does not need the zeros of a
+sparse disk image written out: skipping them saves time and backend space.
+Only enable this when every volume type used by this store reads back
+zeros from a new volume; the store only skips zeros in volumes it has just
+created, and only in whole aligned blocks.
+
+Possible values:
+    * True or False
+
+Related options:
+    * cinder_volume_type
+""")),
+    cfg.StrOpt(
+        "cinder_store_tenant",
+        deprecated_for_removal=True,
+        deprecated_reason=_("Use cinder_store_project_name."),
+        help=_("""
+Older name of ``cinder_store_project_name``.
+
+Read only when ``cinder_store_project_name`` is not set.
+
+Possible values:
+    * A project name
+
+Related options:
+    * cinder_store_project_name
+""")),
+    cfg.StrOpt(
+        "cinder_store_user",
+        deprecated_for_removal=True,
+        deprecated_reason=_("Use cinder_store_user_name."),
+        help=_("""
+Older name of ``cinder_store_user_name``.
+
+Read only when ``cinder_store_user_name`` is not set.
+
+Possible values:
+    * A user name
+
+Related options:
+    * cinder_store_user_name
+""")),
+    cfg.StrOpt(
+        "cinder_store_key",
+        secret=True,
+        deprecated_for_removal=True,
+        deprecated_reason=_("Use cinder_store_password."),
+        help=_("""
+Older name of ``cinder_store_password``.
+
+Read only when ``cinder_store_password`` is not set.
+
+Possible values:
+    * A password
+
+Related options:
+    * cinder_store_password
+""")),
+]
+
+# Older option name -> the option it stands in for.
+DEPRECATED_ALIASES: dict[str, str] = {
+    "cinder_store_tenant": "cinder_store_project_name",
+    "cinder_store_user": "cinder_store_user_name",
+    "cinder_store_key": "cinder_store_password",
+}
+
+
+def store_options() -> list[cfg.Opt]:
+    """Every option of the store, shared ones first."""
+    return _in_tree_options() + list(_NEW_OPTIONS)
+
+
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
+    """Entry point for oslo-config-generator (``oslo.config.opts``)."""
+    return [("glance_store", store_options())]
+
+
+def register(conf: cfg.ConfigOpts, group: str) -> None:
+    """Register the store's options in ``group`` and ``[backend_defaults]``.
+
+    Options are registered one by one: when the in-tree driver already put
+    its options in a group, only ours are added and nothing is lost to the
+    first DuplicateOptError.
+    """
+    groups = [group]
+    if group != gs_driver.SHARED_CONF_GROUP:
+        groups.append(gs_driver.SHARED_CONF_GROUP)
+    for target in groups:
+        for opt in store_options():
+            try:
+                conf.register_opt(opt, group=target)
+            except cfg.DuplicateOptError:
+                # Same name registered by another driver; its value is read
+                # the same way, so the existing registration serves us.
+                LOG.debug("Option %s already registered in [%s]",
+                          opt.name, target)
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreSettings:
+    """The resolved options of one store, validated at start."""
+
+    store_name: str
+    catalog_info: str
+    endpoint_template: str | None
+    region_name: str | None
+    ca_certificates_file: str | None
+    http_retries: int
+    state_transition_timeout: float
+    api_insecure: bool
+    auth_address: str | None
+    user_name: str | None
+    user_domain_name: str
+    password: str | None = dataclasses.field(repr=False)
+    application_credential_id: str | None
+    application_credential_secret: str | None = dataclasses.field(
+        repr=False)
+    project_name: str | None
+    project_domain_name: str
+    rootwrap_config: str
+    volume_type: str | None
+    enforce_multipath: bool
+    use_multipath: bool
+    mount_point_base: str
+    do_extend_attached: bool
+    attachment_retry_attempts: int
+    multitenant: bool
+    bootable_volume_formats: tuple[str, ...]
+    thin_provisioning: bool
+
+    @property
+    def catalog_service_type(self) -> str:
+        return self.catalog_info.split(":")[0]
+
+    @property
+    def catalog_service_name(self) -> str | None:
+        return self.catalog_info.split(":")[1] or None
+
+    @property
+    def catalog_interface(self) -> str:
+        return self.catalog_info.split(":")[2]
+
+    @property
+    def uses_application_credential(self) -> bool:
+        return bool(self.application_credential_id
+                    and self.application_credential_secret)
+
+    @property
+    def has_service_credentials(self) -> bool:
+        """Whether the store authenticates with its own service identity.
+
+        Mirrors the in-tree driver: without a complete set of service
+        credentials every call uses the requester's token.
+        """
+        if self.uses_application_credential:
+            return bool(self.auth_address)
+        return all((self.auth_address, self.user_name, self.password,
+                    self.project_name))
+
+    @property
+    def uses_requester_token(self) -> bool:
+        return self.multitenant or not self.has_service_credentials
+
+    @property
+    def root_helper(self) -> str:
+        return "sudo glance-rootwrap %s" % self.rootwrap_config
+
+    @classmethod
+    def from_conf(cls, conf: cfg.ConfigOpts, group: str,
+                  store_name: str | None = None) -> StoreSettings:
+        """Read a store's options, then validate them.
+
+        In multi-store mode an option left unset in the store's group is
+        taken from ``[backend_defaults]`` when it is set there.
+
+        :raises BadStoreConfiguration: naming the option at fault.
+        """
+        name = store_name or group
+        values = {opt.name: _resolve(conf, group, opt.name)
+                  for opt in store_options()}
+        for old, new in DEPRECATED_ALIASES.items():
+            if values[new] is None and values[old] is not None:
+                LOG.warning("Store %s: option %s is deprecated, use %s",
+                            name, old, new)
+                values[new] = values[old]
+        settings = cls(
+            store_name=name,
+            catalog_info=values["cinder_catalog_info"],
+            endpoint_template=values["cinder_endpoint_template"],
+            region_name=values["cinder_os_region_name"],
+            ca_certificates_file=values["cinder_ca_certificates_file"],
+            http_retries=values["cinder_http_retries"],
+            state_transition_timeout=float(
+                values["cinder_state_transition_timeout"]),
+            api_insecure=values["cinder_api_insecure"],
+            auth_address=values["cinder_store_auth_address"],
+            user_name=values["cinder_store_user_name"],
+            user_domain_name=values["cinder_store_user_domain_name"],
+            password=values["cinder_store_password"],
+            application_credential_id=values[
+                "cinder_store_application_credential_id"],
+            application_credential_secret=values[
+                "cinder_store_application_credential_secret"],
+            project_name=values["cinder_store_project_name"],
+            project_domain_name=values["cinder_store_project_domain_name"],
+            rootwrap_config=values["rootwrap_config"],
+            volume_type=values["cinder_volume_type"],
+            enforce_multipath=values["cinder_enforce_multipath"],
+            use_multipath=values["cinder_use_multipath"],
+            mount_point_base=values["cinder_mount_point_base"],
+            do_extend_attached=values["cinder_do_extend_attached"],
+            attachment_retry_attempts=values[
+                "cinder_attachment_retry_attempts"],
+            multitenant=values["cinder_store_multitenant"],
+            bootable_volume_formats=tuple(
+                f.strip().lower()
+                for f in values["cinder_bootable_volume_formats"] or ()
+                if f.strip()),
+            thin_provisioning=values["cinder_thin_provisioning"],
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Check values that oslo.config's types cannot check."""
+        parts = self.catalog_info.split(":")
+        if len(parts) != 3 or not parts[0] or not parts[2]:
+            self._fail("cinder_catalog_info", self.catalog_info,
+                       "expected <service_type>:<service_name>:<interface>"
+                       " with service_type and interface set")
+        if self.endpoint_template:
+            try:
+                self.endpoint_template % _TEMPLATE_PROBE
+            except (KeyError, ValueError, TypeError) as exc:
+                self._fail("cinder_endpoint_template",
+                           self.endpoint_template,
+                           "it may only use %%(tenant)s, %%(project_id)s, "
+                           "%%(user)s or %%(user_id)s: %s" % exc)
+        if self.state_transition_timeout <= 0:
+            self._fail("cinder_state_transition_timeout",
+                       self.state_transition_timeout, "must be positive")
+        if self.http_retries < 0:
+            self._fail("cinder_http_retries", self.http_retries,
+                       "must not be negative")
+        if self.attachment_retry_attempts < 1:
+            self._fail("cinder_attachment_retry_attempts",
+                       self.attachment_retry_attempts, "must be at least 1")
+        if self.enforce_multipath and not self.use_multipath:
+            self._fail("cinder_enforce_multipath", True,
+                       "requires cinder_use_multipath = True")
+        self._validate_credentials()
+        known = set(format_inspector.ALL_FORMATS)
+        unknown = [f for f in self.bootable_volume_formats if f not in known]
+        if unknown:
+            self._fail("cinder_bootable_volume_formats",
+                       ",".join(unknown),
+                       "unknown disk format; known: %s"
+                       % ", ".join(sorted(known)))
+        if not self.mount_point_base.startswith("/"):
+            self._fail("cinder_mount_point_base", self.mount_point_base,
+                       "must be an absolute path")
+
+    def _validate_credentials(self) -> None:
+        if self.application_credential_id or \
+                self.application_credential_secret:
+            given = {
+                "cinder_store_application_credential_id":
+                    self.application_credential_id,
+                "cinder_store_application_credential_secret":
+                    self.application_credential_secret,
+                "cinder_store_auth_address": self.auth_address,
+            }
+        else:
+            given = {
+                "cinder_store_auth_address": self.auth_address,
+                "cinder_store_user_name": self.user_name,
+                "cinder_store_password": self.password,
+                "cinder_store_project_name": self.project_name,
+            }
+        missing = [k for k, v in given.items() if not v]
+        # All missing means "no service user": the requester's token is
+        # used, as in the in-tree driver.  Some missing is a typo.
+        if missing and len(missing) != len(given):
+            raise gs_exc.BadStoreConfiguration(
+                store_name=self.store_name,
+                reason=_("service credentials are incomplete: set %s "
+                         "(or unset the others to use the requester's "
+                         "token)") % ", ".join(missing))
+
+    def _fail(self, option: str, value: Any, why: str) -> None:
+        raise gs_exc.BadStoreConfiguration(
+            store_name=self.store_name,
+            reason=_("invalid %(opt)s = %(val)r: %(why)s")
+            % {"opt": option, "val": value, "why": why})
+
+
+# Keys a RequestContext exposes to cinder_endpoint_template.
+_TEMPLATE_PROBE = {
+    "tenant": "p", "project_id": "p", "user": "u", "user_id": "u",
+    "project_name": "n", "domain": "d", "user_domain": "d",
+    "project_domain": "d",
+}
+
+
+def _user_set(conf: cfg.ConfigOpts, group: str, name: str) -> bool:
+    loc = conf.get_location(name, group)
+    return loc is not None and loc.location not in (
+        cfg.Locations.opt_default, cfg.Locations.set_default)
+
+
+def _resolve(conf: cfg.ConfigOpts, group: str, name: str) -> Any:
+    group_conf = getattr(conf, group)
+    if group in ("glance_store", gs_driver.SHARED_CONF_GROUP):
+        return getattr(group_conf, name)
+    if not _user_set(conf, group, name) and _user_set(
+            conf, gs_driver.SHARED_CONF_GROUP, name):
+        return getattr(getattr(conf, gs_driver.SHARED_CONF_GROUP), name)
+    return getattr(group_conf, name)
+
+
+def option_names() -> Iterable[str]:
+    return (opt.name for opt in store_options())
+
+
+def format_list(values: Sequence[str]) -> str:
+    return ", ".join(values) if values else "(none)"

@@ -1,0 +1,188 @@
+"""What one store needs at run time, wired from settings and collaborators.
+
+The collaborators are the seams: tests inject a fake Cinder (as an HTTP
+transport under keystoneauth), fake os-brick connectors, a clock that does
+not sleep and a small "GiB".  Production uses the defaults: requests,
+os-brick, oslo.concurrency locks, the real clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from oslo_concurrency import lockutils
+from oslo_concurrency import processutils
+from oslo_config import cfg
+from oslo_utils import units
+
+from glance_store_cinder.attachment import Attacher
+from glance_store_cinder.client import CinderClients
+from glance_store_cinder.client import HttpSessionFactory
+from glance_store_cinder.connectors import ConnectorFactory
+from glance_store_cinder.connectors import FamilyContext
+from glance_store_cinder.connectors.base import Mounts
+from glance_store_cinder.options import StoreSettings
+from glance_store_cinder.polling import Clock
+from glance_store_cinder.polling import Poller
+from glance_store_cinder.volumes import Volumes
+
+LOG = logging.getLogger(__name__)
+
+HostProperties = Callable[[StoreSettings], dict[str, Any]]
+
+LOCK_PREFIX = "glance_store_cinder-"
+
+
+@dataclasses.dataclass(frozen=True)
+class Collaborators:
+    """Replaceable parts; ``None`` means the production default."""
+
+    http_session_factory: HttpSessionFactory | None = None
+    connector_factory: ConnectorFactory | None = None
+    host_properties: HostProperties | None = None
+    mounts: Mounts | None = None
+    clock: Clock = dataclasses.field(default_factory=Clock)
+    gib: int = units.Gi
+    lock_path: str | None = None
+
+
+def os_brick_available() -> bool:
+    try:
+        import os_brick  # noqa: F401
+        from os_brick.initiator import connector  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+_os_brick_setup_done = False
+_os_brick_setup_lock = threading.Lock()
+
+
+def setup_os_brick(conf: cfg.ConfigOpts) -> None:
+    """os-brick reads its lock path and privsep settings from ``conf``."""
+    global _os_brick_setup_done
+    with _os_brick_setup_lock:
+        if _os_brick_setup_done:
+            return
+        import os_brick
+        os_brick.setup(conf)
+        _os_brick_setup_done = True
+
+
+def _brick_connector_factory(protocol: str, root_helper: str, *args: Any,
+                             **kwargs: Any) -> Any:
+    from os_brick.initiator import connector
+    return connector.InitiatorConnector.factory(protocol, root_helper,
+                                                *args, **kwargs)
+
+
+def _my_ip() -> str:
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+
+
+def _brick_host_properties(settings: StoreSettings) -> dict[str, Any]:
+    from os_brick.initiator import connector
+    props: dict[str, Any] = connector.get_connector_properties(
+        settings.root_helper, _my_ip(), settings.use_multipath,
+        settings.enforce_multipath, host=socket.gethostname())
+    return props
+
+
+class SystemMounts:
+    """Unmounts shares with the root helper and removes the mount point."""
+
+    def __init__(self, root_helper: str, attempts: int = 3) -> None:
+        self._root_helper = root_helper
+        self._attempts = attempts
+
+    def unmount(self, mount_point: str) -> None:
+        try:
+            processutils.execute(
+                "umount", mount_point, run_as_root=True,
+                root_helper=self._root_helper, attempts=self._attempts,
+                delay_on_retry=True)
+        except processutils.ProcessExecutionError as exc:
+            if "not mounted" in (exc.stderr or ""):
+                return
+            # The image data is safe; a busy mount is only left mounted.
+            LOG.error("Could not unmount %s: %s", mount_point, exc)
+            return
+        with contextlib.suppress(OSError):
+            os.rmdir(mount_point)
+
+
+class StoreRuntime:
+    """Clients, poller and attacher of one configured store."""
+
+    def __init__(self, settings: StoreSettings, conf: cfg.ConfigOpts,
+                 collaborators: Collaborators) -> None:
+        self.settings = settings
+        self.gib = collaborators.gib
+        self.clock = collaborators.clock
+        self.clients = CinderClients(settings,
+                                     collaborators.http_session_factory)
+        self.poller = Poller(settings.state_transition_timeout,
+                             clock=collaborators.clock)
+        self.lock_path = collaborators.lock_path or _lock_path(conf,
+                                                               settings)
+        host_properties = (collaborators.host_properties
+                           or _brick_host_properties)
+        self._host_properties_fn = host_properties
+        self._host_properties: dict[str, Any] | None = None
+        self._host_lock = threading.Lock()
+        family_context = FamilyContext(
+            connector_factory=(collaborators.connector_factory
+                               or _brick_connector_factory),
+            root_helper=settings.root_helper,
+            use_multipath=settings.use_multipath,
+            mount_point_base=settings.mount_point_base,
+            lock=self.lock,
+            refs_dir=os.path.join(self.lock_path, "share-refs"),
+            mounts=collaborators.mounts or SystemMounts(settings.root_helper),
+            poller=self.poller,
+        )
+        self.attacher = Attacher(self.host_properties, family_context,
+                                 self.lock,
+                                 settings.attachment_retry_attempts,
+                                 self.gib)
+
+    def lock(self, name: str) -> contextlib.AbstractContextManager[Any]:
+        return lockutils.lock(name, lock_file_prefix=LOCK_PREFIX,
+                              external=True, lock_path=self.lock_path)
+
+    def host_properties(self) -> dict[str, Any]:
+        """This host's connector (cached: os-brick starts privsep for it)."""
+        with self._host_lock:
+            if self._host_properties is None:
+                self._host_properties = self._host_properties_fn(
+                    self.settings)
+            return dict(self._host_properties)
+
+    def volumes_for(self, context: Any) -> Volumes:
+        return Volumes(self.clients.client_for(context), self.poller)
+
+    def service_volumes(self) -> Volumes:
+        return Volumes(self.clients.service_client(), self.poller)
+
+
+def _lock_path(conf: cfg.ConfigOpts, settings: StoreSettings) -> str:
+    """``[oslo_concurrency] lock_path``, else a directory of the store's."""
+    try:
+        configured = conf.oslo_concurrency.lock_path
+    except (cfg.NoSuchOptError, cfg.NoSuchGroupError, AttributeError):
+        configured = None
+    path = configured or os.path.join(settings.mount_point_base,
+                                      ".glance_store_cinder")
+    os.makedirs(path, exist_ok=True)
+    return str(path)

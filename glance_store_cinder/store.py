@@ -1,0 +1,306 @@
+"""The glance_store contract: add, get, get_size, delete.
+
+glance_store loads this class through the ``glance_store.drivers`` entry
+point named :data:`STORE_TYPE`, and finds :class:`StoreLocation` in this
+module (it looks for ``<Store.__module__>.StoreLocation``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import glance_store.driver
+from glance_store import capabilities
+from glance_store import exceptions as gs_exc
+from oslo_config import cfg
+from oslo_utils import units
+
+from glance_store_cinder import errors
+from glance_store_cinder import formats
+from glance_store_cinder import location as cinder_location
+from glance_store_cinder import options
+from glance_store_cinder.attachment import READ_ONLY
+from glance_store_cinder.client import CinderClients
+from glance_store_cinder.location import StoreLocation
+from glance_store_cinder.runtime import Collaborators
+from glance_store_cinder.runtime import StoreRuntime
+from glance_store_cinder.runtime import os_brick_available
+from glance_store_cinder.runtime import setup_os_brick
+from glance_store_cinder.transfer import growth
+from glance_store_cinder.transfer.device import open_device
+from glance_store_cinder.transfer.reader import VolumeReader
+from glance_store_cinder.transfer.volume_target import VolumeWriteTarget
+from glance_store_cinder.transfer.writer import write_image
+from glance_store_cinder.volumes import VolumeInfo
+
+LOG = logging.getLogger(__name__)
+
+# The name in ``enabled_backends = <store>:volume``.  Not "cinder": two
+# entry points of one name make stevedore fail and glance_store disables
+# the store; and no other driver's name may be part of it, because
+# glance_store matches option groups to drivers by substring.
+STORE_TYPE = "volume"
+
+__all__ = ["STORE_TYPE", "Store", "StoreLocation"]
+
+
+class Store(glance_store.driver.Store):
+    """Keeps each image in its own Cinder volume."""
+
+    _CAPABILITIES = (capabilities.BitMasks.READ_RANDOM
+                     | capabilities.BitMasks.WRITE_ACCESS
+                     | capabilities.BitMasks.DRIVER_REUSABLE)
+    OPTIONS = options.store_options()
+    EXAMPLE_URL = "cinder://<store>/<VOLUME_ID>"
+    READ_CHUNKSIZE = 4 * units.Mi
+    WRITE_CHUNKSIZE = 4 * units.Mi
+
+    def __init__(self, conf: cfg.ConfigOpts, backend: str | None = None,
+                 collaborators: Collaborators | None = None) -> None:
+        super().__init__(conf, backend=backend)
+        options.register(conf, backend or "glance_store")
+        self._collaborators = collaborators or Collaborators()
+        self._url_prefix = cinder_location.url_prefix(backend)
+        self._runtime: StoreRuntime | None = None
+        self._refusal: str | None = None
+
+    # -- glance_store plumbing ------------------------------------------
+    def get_schemes(self) -> tuple[str, ...]:
+        # "cinder" for locations; the type name because glance looks the
+        # store up by it (enabled_backends value) as a scheme.
+        return (cinder_location.SCHEME, STORE_TYPE)
+
+    @property
+    def store_name(self) -> str:
+        return self.backend_group or "glance_store"
+
+    @property
+    def runtime(self) -> StoreRuntime:
+        if self._runtime is None:
+            raise gs_exc.BadStoreConfiguration(
+                store_name=self.store_name,
+                reason="the store is not configured")
+        return self._runtime
+
+    def configure_add(self) -> None:
+        """Read and check the options; check the volume type exists.
+
+        Invalid options raise BadStoreConfiguration, which glance_store
+        turns into a store with add and delete disabled.  A volume type
+        that Cinder does not know is logged once, and add and delete are
+        refused with that message; reads keep working.
+        """
+        missing = [name for name, ok in (
+            ("python-cinderclient", CinderClients.available()),
+            ("os-brick", os_brick_available())) if not ok]
+        if missing:
+            raise gs_exc.BadStoreConfiguration(
+                store_name=self.store_name,
+                reason="%s not installed; install it in glance-api's "
+                "environment" % " and ".join(missing))
+        settings = options.StoreSettings.from_conf(
+            self.conf, self.backend_group or "glance_store",
+            store_name=self.store_name)
+        if self._collaborators.connector_factory is None:
+            setup_os_brick(self.conf)
+        try:
+            self._runtime = StoreRuntime(settings, self.conf,
+                                         self._collaborators)
+        except OSError as exc:
+            raise gs_exc.BadStoreConfiguration(
+                store_name=self.store_name,
+                reason="cannot create the lock directory: %s" % exc
+            ) from exc
+        self._refusal = self._check_volume_type(settings)
+
+    def _check_volume_type(self, settings: options.StoreSettings
+                           ) -> str | None:
+        if not settings.volume_type:
+            return None
+        if not settings.has_service_credentials:
+            LOG.info("Store %s: no service user, cinder_volume_type %r is "
+                     "checked by Cinder on the first upload",
+                     self.store_name, settings.volume_type)
+            return None
+        try:
+            exists = self.runtime.service_volumes().volume_type_exists(
+                settings.volume_type)
+        except Exception as exc:
+            # Cinder not reachable yet: not a configuration fault.
+            LOG.warning("Store %s: could not check cinder_volume_type %r "
+                        "now (%s); Cinder will check it on upload",
+                        self.store_name, settings.volume_type, exc)
+            return None
+        if exists:
+            return None
+        reason = ("Store %s: cinder_volume_type %r does not exist in "
+                  "Cinder; adding and deleting images in this store is "
+                  "refused until it is fixed"
+                  % (self.store_name, settings.volume_type))
+        LOG.error(reason)
+        return reason
+
+    @property
+    def url_prefix(self) -> str:
+        return self._url_prefix
+
+    def is_image_associated_with_store(self, context: Any,
+                                       volume_id: str) -> bool:
+        """Whether a legacy ``cinder://<id>`` volume belongs to this store.
+
+        It does when its volume type is this store's (or Cinder's default
+        type, for a store without ``cinder_volume_type``).  Glance asks
+        while reading an image, so failures answer False and are logged.
+        """
+        try:
+            volumes = self.runtime.volumes_for(context)
+            volume = volumes.get(volume_id)
+            wanted = (self.runtime.settings.volume_type
+                      or volumes.default_volume_type())
+        except gs_exc.NotFound:
+            LOG.warning("Store %s: volume %s not found; it may live in "
+                        "another project than this store's",
+                        self.store_name, volume_id)
+            return False
+        except Exception as exc:
+            LOG.warning("Store %s: cannot tell whether volume %s belongs "
+                        "to it: %s", self.store_name, volume_id, exc)
+            return False
+        return volume.volume_type == wanted
+
+    # -- helpers ------------------------------------------------------
+    def _volume_id(self, location: Any) -> str:
+        store_location = getattr(location, "store_location", location)
+        volume_id = getattr(store_location, "volume_id", None)
+        if not volume_id:
+            raise gs_exc.BadStoreUri(message="location has no volume id")
+        return str(volume_id)
+
+    def _image_size(self, volume: VolumeInfo) -> int:
+        recorded = volume.metadata.get("image_size")
+        if recorded is not None:
+            try:
+                size = int(recorded)
+            except ValueError:
+                LOG.warning("Volume %s has a bad image_size %r; using the "
+                            "volume size", volume.id, recorded)
+            else:
+                if size > 0:
+                    return size
+        # Volumes Cinder registered itself (upload-to-image, optimized
+        # upload) carry no image_size: the image is the whole volume.
+        return volume.size_gib * self.runtime.gib
+
+    def _refuse(self, error: type[gs_exc.GlanceStoreException]) -> None:
+        if self._refusal:
+            raise error(message=self._refusal)
+
+    # -- the contract ---------------------------------------------------
+    @glance_store.driver.back_compat_add
+    @capabilities.check
+    def add(self, image_id: str, image_file: Any, image_size: int,
+            hashing_algo: str, context: Any = None,
+            verifier: Any = None) -> tuple[str, int, str, str,
+                                           dict[str, str]]:
+        self._refuse(gs_exc.StoreAddDisabled)
+        image_size = _checked_size(image_size)
+        runtime = self.runtime
+        settings = runtime.settings
+        volumes = runtime.volumes_for(context)
+        metadata = {"glance_image_id": str(image_id),
+                    "image_size": str(image_size)}
+        owner = getattr(context, "project_id", None) if context else None
+        if owner:
+            metadata["image_owner"] = str(owner)
+        size_gib = growth.initial_size_gib(image_size, runtime.gib)
+        volume_id = volumes.create("image-%s" % image_id, size_gib,
+                                   settings.volume_type, metadata)
+        succeeded = False
+        try:
+            volumes.wait_status(volume_id, "available")
+            target = VolumeWriteTarget(
+                runtime.attacher, volumes, volume_id,
+                extend_attached=settings.do_extend_attached,
+                gib=runtime.gib)
+            with target:
+                result = write_image(
+                    image_file, target, expected_size=image_size,
+                    hashing_algo=hashing_algo, verifier=verifier,
+                    chunk_size=self.WRITE_CHUNKSIZE,
+                    skip_zeros=settings.thin_provisioning,
+                    keep_head=bool(settings.bootable_volume_formats))
+            if result.size != image_size:
+                volumes.set_metadata(volume_id,
+                                     {"image_size": str(result.size)})
+            volumes.set_readonly(volume_id)
+            if settings.bootable_volume_formats:
+                found = formats.detected_formats(result.head)
+                if found & set(settings.bootable_volume_formats):
+                    volumes.set_bootable(volume_id)
+            succeeded = True
+        finally:
+            if not succeeded:
+                volumes.delete_quietly_on_failure(volume_id)
+        LOG.info("Stored image %s in volume %s (%d bytes, %d extends)",
+                 image_id, volume_id, result.size, target.extends)
+        store_info = ({"store": self.backend_group}
+                      if self.backend_group else {})
+        return (cinder_location.format_uri(self.backend_group, volume_id),
+                result.size, result.checksum, result.multihash, store_info)
+
+    @capabilities.check
+    def get(self, location: Any, offset: int = 0,
+            chunk_size: int | None = None,
+            context: Any = None) -> tuple[VolumeReader, int]:
+        """Attach read-only and stream; ``chunk_size`` is a length limit."""
+        volume_id = self._volume_id(location)
+        volumes = self.runtime.volumes_for(context)
+        volume = volumes.get(volume_id)
+        size = self._image_size(volume)
+        if offset < 0 or (offset and offset >= size):
+            raise gs_exc.Invalid(
+                message="Offset %d is outside image of %d bytes"
+                % (offset, size))
+        length = size - offset
+        if chunk_size:
+            length = min(length, chunk_size)
+        resources = contextlib.ExitStack()
+        try:
+            attachment = resources.enter_context(
+                self.runtime.attacher.attach(volumes, volume, READ_ONLY))
+            device = open_device(attachment.device, writable=False)
+            resources.callback(device.close)
+        except BaseException:
+            resources.close()
+            raise
+        return (VolumeReader(resources, device, offset, length,
+                             self.READ_CHUNKSIZE), length)
+
+    def get_size(self, location: Any, context: Any = None) -> int:
+        volume_id = self._volume_id(location)
+        volume = self.runtime.volumes_for(context).get(volume_id)
+        return self._image_size(volume)
+
+    @capabilities.check
+    def delete(self, location: Any, context: Any = None) -> None:
+        self._refuse(gs_exc.StoreDeleteNotSupported)
+        volume_id = self._volume_id(location)
+        self.runtime.volumes_for(context).delete(volume_id)
+
+
+def _checked_size(image_size: Any) -> int:
+    if image_size is None:
+        return 0
+    if isinstance(image_size, bool) or not isinstance(image_size, int):
+        raise gs_exc.Invalid(message="Image size must be an integer, got %r"
+                             % (image_size,))
+    if image_size < 0:
+        raise gs_exc.Invalid(message="Image size must not be negative, "
+                             "got %d" % image_size)
+    return image_size
+
+
+# Re-exported so that errors raised here can be caught by their class.
+StateTimeout = errors.StateTimeout

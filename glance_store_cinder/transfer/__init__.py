@@ -1,0 +1,1 @@
+"""Moving image bytes between Glance and an attached volume."""

@@ -1,0 +1,119 @@
+"""Byte-level access to a connected volume: a path or a file object.
+
+Paths are opened without ``O_TRUNC`` and without ``O_CREAT``: a volume is
+a fixed-size device or a pre-sized file, and truncating a file-backed
+volume (as ``open(path, 'wb')`` does) shrinks it, so volumes later cloned
+from it come out short.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Any
+from typing import Protocol
+
+from glance_store import exceptions as gs_exc
+
+from glance_store_cinder.connectors import ConnectedDevice
+
+
+class DeviceIO(Protocol):
+    def write_at(self, offset: int, data: bytes | memoryview) -> None: ...
+
+    def read_at(self, offset: int, size: int) -> bytes: ...
+
+    def sync(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class FdDevice:
+    """A device node or volume file, used through one file descriptor."""
+
+    def __init__(self, path: str, writable: bool) -> None:
+        flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC
+        self.path = path
+        self._fd: int | None = os.open(path, flags)
+
+    @property
+    def fd(self) -> int:
+        if self._fd is None:
+            raise ValueError("device %s is closed" % self.path)
+        return self._fd
+
+    def write_at(self, offset: int, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self.fd, view, offset)
+            if written <= 0:
+                raise OSError(errno.EIO, "short write on %s" % self.path)
+            view = view[written:]
+            offset += written
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        data = os.pread(self.fd, size, offset)
+        if len(data) == size or not data:
+            return data
+        parts = [data]
+        got = len(data)
+        while got < size:
+            more = os.pread(self.fd, size - got, offset + got)
+            if not more:
+                break
+            parts.append(more)
+            got += len(more)
+        return b"".join(parts)
+
+    def sync(self) -> None:
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+
+class FileObjectDevice:
+    """A volume opened by os-brick as a file object (librbd)."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+
+    def write_at(self, offset: int, data: bytes | memoryview) -> None:
+        self._handle.seek(offset)
+        self._handle.write(bytes(data))
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        self._handle.seek(offset)
+        return bytes(self._handle.read(size))
+
+    def sync(self) -> None:
+        flush = getattr(self._handle, "flush", None)
+        if callable(flush):
+            flush()
+        fsync = getattr(self._handle, "fsync", None)
+        if callable(fsync):
+            fsync()
+
+    def close(self) -> None:
+        # os-brick closes the librbd handle when it disconnects.
+        pass
+
+
+def open_device(device: ConnectedDevice, writable: bool) -> DeviceIO:
+    if device.path is not None:
+        return FdDevice(device.path, writable)
+    if device.file_object is not None:
+        return FileObjectDevice(device.file_object)
+    raise gs_exc.BackendException("connected volume has no path or handle")
+
+
+def storage_error(exc: OSError, what: str) -> Exception:
+    """The glance_store error for an OSError on the volume."""
+    message = "%s: %s" % (what, exc)
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return gs_exc.StorageFull(message=message)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return gs_exc.StorageWriteDenied(message=message)
+    return gs_exc.BackendException(message)

@@ -1,0 +1,95 @@
+"""The volume being written: attached read-write, able to grow.
+
+Growing while attached (``cinder_do_extend_attached``) asks Cinder for an
+online extend and has os-brick refresh the device size.  Otherwise the
+volume is flushed, detached, extended and attached again; the device is
+reopened without truncation and writing resumes at the same offset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from glance_store_cinder.attachment import READ_WRITE
+from glance_store_cinder.attachment import Attacher
+from glance_store_cinder.attachment import Attachment
+from glance_store_cinder.transfer import growth
+from glance_store_cinder.transfer.device import DeviceIO
+from glance_store_cinder.transfer.device import open_device
+from glance_store_cinder.volumes import Volumes
+
+LOG = logging.getLogger(__name__)
+
+
+class VolumeWriteTarget:
+    """A context manager: attached on enter, detached on exit."""
+
+    def __init__(self, attacher: Attacher, volumes: Volumes, volume_id: str,
+                 extend_attached: bool, gib: int) -> None:
+        self._attacher = attacher
+        self._volumes = volumes
+        self._volume_id = volume_id
+        self._extend_attached = extend_attached
+        self._gib = gib
+        self._stack: contextlib.ExitStack | None = None
+        self._device: DeviceIO | None = None
+        self._attachment: Attachment | None = None
+        self._size_gib = 0
+        self.extends = 0
+
+    @property
+    def capacity(self) -> int:
+        return self._size_gib * self._gib
+
+    def _attach(self) -> None:
+        volume = self._volumes.get(self._volume_id)
+        stack = contextlib.ExitStack()
+        try:
+            attachment = stack.enter_context(
+                self._attacher.attach(self._volumes, volume, READ_WRITE))
+            device = open_device(attachment.device, writable=True)
+            stack.callback(device.close)
+        except BaseException:
+            stack.close()
+            raise
+        self._stack, self._device = stack, device
+        self._attachment = attachment
+        self._size_gib = volume.size_gib
+
+    def _detach(self) -> None:
+        stack, self._stack, self._device = self._stack, None, None
+        self._attachment = None
+        if stack is not None:
+            stack.close()
+
+    def __enter__(self) -> VolumeWriteTarget:
+        self._attach()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._detach()
+
+    def write_at(self, offset: int, data: bytes) -> None:
+        assert self._device is not None
+        self._device.write_at(offset, data)
+
+    def sync(self) -> None:
+        if self._device is not None:
+            self._device.sync()
+
+    def grow(self, written: int, needed: int) -> None:
+        new_gib = growth.grown_size_gib(written, needed, self._size_gib,
+                                        self._gib)
+        LOG.debug("Growing volume %s from %d to %d GiB (%d bytes written)",
+                  self._volume_id, self._size_gib, new_gib, written)
+        self.extends += 1
+        if self._extend_attached and self._attachment is not None:
+            self._volumes.extend(self._volume_id, new_gib, attached=True)
+            self._attachment.refresh_size()
+            self._size_gib = new_gib
+            return
+        self.sync()
+        self._detach()
+        self._volumes.extend(self._volume_id, new_gib, attached=False)
+        self._attach()
