@@ -298,8 +298,15 @@ class StoreSettings:
         :raises BadStoreConfiguration: naming the option at fault.
         """
         name = store_name or group
-        values = {opt.name: _resolve(conf, group, opt.name)
-                  for opt in store_options()}
+        values = {}
+        for opt in store_options():
+            try:
+                values[opt.name] = _resolve(conf, group, opt.name)
+            except (cfg.ConfigFileValueError, ValueError) as exc:
+                raise gs_exc.BadStoreConfiguration(
+                    store_name=name,
+                    reason=_("invalid %(opt)s: %(err)s")
+                    % {"opt": opt.name, "err": exc}) from exc
         for old, new in DEPRECATED_ALIASES.items():
             if values[new] is None and values[old] is not None:
                 LOG.warning("Store %s: option %s is deprecated, use %s",
