@@ -193,6 +193,11 @@ class Store(glance_store.driver.Store):
         # upload) carry no image_size: the image is the whole volume.
         return volume.size_gib * self.runtime.gib
 
+    @property
+    def refusal(self) -> str | None:
+        """Why add and delete are refused, or None."""
+        return self._refusal
+
     def _refuse(self, error: type[gs_exc.GlanceStoreException]) -> None:
         if self._refusal:
             raise error(message=self._refusal)
