@@ -66,14 +66,20 @@ _os_brick_setup_done = False
 _os_brick_setup_lock = threading.Lock()
 
 
-def setup_os_brick(conf: cfg.ConfigOpts) -> None:
-    """os-brick reads its lock path and privsep settings from ``conf``."""
+def setup_os_brick() -> None:
+    """Let os-brick read its lock path and privsep settings.
+
+    os-brick and oslo.privsep read the process-wide ``cfg.CONF`` (which is
+    glance-api's configuration), whatever ConfigOpts the store was given.
+    """
     global _os_brick_setup_done
     with _os_brick_setup_lock:
         if _os_brick_setup_done:
             return
         import os_brick
-        os_brick.setup(conf)
+        from oslo_concurrency import lockutils  # noqa: F401 (registers opts)
+
+        os_brick.setup(cfg.CONF)
         _os_brick_setup_done = True
 
 

@@ -104,7 +104,7 @@ class Store(glance_store.driver.Store):
             self.conf, self.backend_group or "glance_store",
             store_name=self.store_name)
         if self._collaborators.connector_factory is None:
-            setup_os_brick(self.conf)
+            setup_os_brick()
         try:
             self._runtime = StoreRuntime(settings, self.conf,
                                          self._collaborators)
