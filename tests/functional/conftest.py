@@ -1,0 +1,205 @@
+"""Functional tier: the driver against the real services of
+tools/openstack-aio/up (Keystone, Cinder with its NFS driver, RabbitMQ).
+
+Stores are configured by a glance-api.conf-style file and loaded through
+glance_store's own ``register_store_opts`` / ``create_multi_stores``.
+A missing environment fails the run: it is never skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import time
+from typing import Any
+
+import pytest
+from cinderclient import api_versions
+from cinderclient.v3 import client as cinder_v3
+from glance_store import location as gs_location
+from glance_store import multi_backend
+from keystoneauth1 import identity
+from keystoneauth1 import session as ks_session
+from oslo_config import cfg
+from oslo_context import context as oslo_context
+
+AIO_DIR = pathlib.Path(os.environ.get("GSC_AIO_DIR",
+                                      "/var/lib/glance-store-cinder-aio"))
+STORES = ("fast", "slow", "missing", "tenant", "appcred", "extend")
+
+
+def load_env() -> dict[str, Any]:
+    path = AIO_DIR / "env.json"
+    if not path.exists():
+        pytest.fail("%s not found: start the environment with "
+                    "tools/openstack-aio/up" % path, pytrace=False)
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="session")
+def aio() -> dict[str, Any]:
+    return load_env()
+
+
+def _conf_text(env: dict[str, Any], base: pathlib.Path) -> str:
+    svc = env["service_user"]
+    types = env["volume_types"]
+    appcred = env["app_credential"]
+    return f"""
+[DEFAULT]
+enabled_backends = {", ".join("%s:volume" % s for s in STORES)}
+
+[glance_store]
+default_backend = fast
+
+[backend_defaults]
+cinder_store_auth_address = {env["keystone"]["auth_url"]}
+cinder_store_user_name = {svc["name"]}
+cinder_store_password = {svc["password"]}
+cinder_store_project_name = {svc["project"]}
+cinder_store_user_domain_name = {svc.get("user_domain", "Default")}
+cinder_store_project_domain_name = {svc.get("project_domain", "Default")}
+cinder_catalog_info = volumev3::publicURL
+cinder_mount_point_base = {base}/mnt
+cinder_state_transition_timeout = 120
+
+[fast]
+cinder_volume_type = {types["fast"]}
+cinder_bootable_volume_formats = raw
+
+[slow]
+cinder_volume_type = {types["slow"]}
+
+[missing]
+cinder_volume_type = {types["missing"]}
+
+[tenant]
+cinder_volume_type = {types["fast"]}
+cinder_store_multitenant = true
+cinder_endpoint_template = {env["cinder"]["endpoint_template"]}
+
+[appcred]
+cinder_volume_type = {types["fast"]}
+cinder_store_user_name =
+cinder_store_password =
+cinder_store_project_name =
+cinder_store_application_credential_id = {appcred["id"]}
+cinder_store_application_credential_secret = {appcred["secret"]}
+
+[extend]
+cinder_volume_type = {types["fast"]}
+cinder_do_extend_attached = true
+
+[oslo_concurrency]
+lock_path = {base}/locks
+
+[os_brick]
+lock_path = {env["os_brick_lock_path"]}
+
+[privsep_osbrick]
+helper_command = {env["privsep_helper_command"]}
+"""
+
+
+@pytest.fixture(scope="session")
+def stores(aio, tmp_path_factory) -> dict[str, Any]:
+    base = tmp_path_factory.mktemp("glance")
+    conf_file = base / "glance-api.conf"
+    conf_file.write_text(_conf_text(aio, base))
+    conf = cfg.CONF
+    conf.register_opt(cfg.DictOpt("enabled_backends"))
+    conf(["--config-file", str(conf_file)], project="glance")
+    multi_backend.register_store_opts(conf)
+    multi_backend.create_multi_stores(conf)
+    found = {name: multi_backend.get_store_from_store_identifier(name)
+             for name in STORES}
+    found["_mount_base"] = base / "mnt"
+    return found
+
+
+def keystone_session(env: dict[str, Any], user: str, password: str,
+                     project: str) -> ks_session.Session:
+    auth = identity.V3Password(
+        auth_url=env["keystone"]["auth_url"], username=user,
+        password=password, project_name=project,
+        user_domain_name="Default", project_domain_name="Default")
+    return ks_session.Session(auth=auth)
+
+
+@pytest.fixture(scope="session")
+def admin_cinder(aio):
+    svc = aio["service_user"]
+    session = keystone_session(aio, svc["name"], svc["password"],
+                               svc["project"])
+    return cinder_v3.Client(session=session, service_type="volumev3",
+                            api_version=api_versions.APIVersion("3.54"))
+
+
+@pytest.fixture(scope="session")
+def demo_contexts(aio):
+    """Request contexts of two users in two projects (multitenant)."""
+    out = {}
+    for key, user in aio["demo_users"].items():
+        session = keystone_session(aio, user["name"], user["password"],
+                                   user["project"])
+        out[key] = oslo_context.RequestContext(
+            auth_token=session.get_token(),
+            user_id=session.get_user_id(),
+            project_id=session.get_project_id())
+    return out
+
+
+def _all_volumes(cinder) -> dict[str, Any]:
+    return {v.id: v for v in cinder.volumes.list(
+        search_opts={"all_tenants": 1})}
+
+
+def _mounts_under(base: pathlib.Path) -> list[str]:
+    prefix = str(base) + "/"
+    with open("/proc/mounts") as f:
+        return [line.split()[1] for line in f
+                if line.split()[1].startswith(prefix)]
+
+
+@pytest.fixture(autouse=True)
+def leaves_nothing_behind(request, admin_cinder, stores):
+    """After each test: no new volume, no attachment, no stray mount."""
+    before = set(_all_volumes(admin_cinder))
+    keep: set[str] = set()
+    request.node.keep_volumes = keep
+    yield
+    deadline = time.monotonic() + 60
+    while True:
+        now = _all_volumes(admin_cinder)
+        leaked = {vid: v.status for vid, v in now.items()
+                  if vid not in before and vid not in keep
+                  and v.status != "deleting"}
+        attached = {vid: v.status for vid, v in now.items()
+                    if v.attachments or v.status in ("in-use", "attaching",
+                                                      "detaching")}
+        if (not leaked and not attached) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert not leaked, "volumes left behind: %s" % leaked
+    assert not attached, "volumes still attached: %s" % attached
+    assert _mounts_under(stores["_mount_base"]) == []
+
+
+def location_for(uri: str, store: str):
+    return gs_location.get_location_from_uri_and_backend(uri, store,
+                                                         conf=cfg.CONF)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    env_path = AIO_DIR / "env.json"
+    if env_path.exists():
+        timings = json.loads(env_path.read_text()).get("timings", {})
+        if timings:
+            terminalreporter.write_line(
+                "environment timings (s): " + ", ".join(
+                    "%s=%s" % kv for kv in timings.items()))
+    passed = len(terminalreporter.stats.get("passed", []))
+    failed = len(terminalreporter.stats.get("failed", []))
+    terminalreporter.write_line(
+        "functional tests executed: %d" % (passed + failed))

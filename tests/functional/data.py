@@ -1,0 +1,61 @@
+"""Deterministic image data, generated outside the timed paths."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+BLOCK = 4 * 1024 * 1024
+_BASE = os.urandom(BLOCK)
+
+
+def block(index: int) -> bytes:
+    """Block ``index`` of every pattern: random, and unique per index."""
+    return index.to_bytes(8, "little") + _BASE[8:]
+
+
+def expected_bytes(offset: int, size: int) -> bytes:
+    out = bytearray()
+    pos = offset
+    end = offset + size
+    while pos < end:
+        index, start = divmod(pos, BLOCK)
+        piece = block(index)[start:start + (end - pos)]
+        out += piece
+        pos += len(piece)
+    return bytes(out)
+
+
+class PatternSource:
+    """A file-like image of ``size`` bytes; hashes what it hands out."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.position = 0
+        self.md5 = hashlib.md5()
+        self.sha512 = hashlib.sha512()
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self.size - self.position
+        n = min(n, self.size - self.position)
+        data = expected_bytes(self.position, n)
+        self.position += len(data)
+        self.md5.update(data)
+        self.sha512.update(data)
+        return data
+
+
+def check_stream(chunks, size: int) -> tuple[str, str]:
+    """Compare a read-back stream with the pattern; return its digests."""
+    md5 = hashlib.md5()
+    sha512 = hashlib.sha512()
+    pos = 0
+    for chunk in chunks:
+        assert chunk == expected_bytes(pos, len(chunk)), \
+            "bytes differ in [%d, %d)" % (pos, pos + len(chunk))
+        md5.update(chunk)
+        sha512.update(chunk)
+        pos += len(chunk)
+    assert pos == size, "read back %d bytes, expected %d" % (pos, size)
+    return md5.hexdigest(), sha512.hexdigest()

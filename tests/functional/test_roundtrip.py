@@ -1,0 +1,107 @@
+"""add -> get -> get_size -> delete through the Store API, real Cinder."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from cinderclient import exceptions as cinder_exc
+from glance_store import exceptions as gs_exc
+
+from tests.functional.conftest import location_for
+from tests.functional.data import PatternSource
+from tests.functional.data import check_stream
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+def roundtrip(stores, admin_cinder, store_name, size, announced=None):
+    store = stores[store_name]
+    source = PatternSource(size)
+    image_id = str(uuid.uuid4())
+    announced = size if announced is None else announced
+    uri, written, checksum, multihash, info = store.add(
+        image_id, source, announced, "sha512")
+    assert written == size
+    assert checksum == source.md5.hexdigest()
+    assert multihash == source.sha512.hexdigest()
+    assert info == {"store": store_name}
+    assert uri.startswith("cinder://%s/" % store_name)
+    volume_id = uri.rsplit("/", 1)[1]
+    volume = admin_cinder.volumes.get(volume_id)
+    assert volume.name == "image-%s" % image_id
+    assert volume.metadata["glance_image_id"] == image_id
+    assert int(volume.metadata["image_size"]) == size
+
+    loc = location_for(uri, store_name)
+    assert store.get_size(loc) == size
+    reader, length = store.get(loc)
+    assert length == size
+    md5, sha512 = check_stream(reader, size)
+    assert (md5, sha512) == (checksum, multihash)
+
+    store.delete(loc)
+    with pytest.raises(cinder_exc.NotFound):
+        admin_cinder.volumes.get(volume_id)
+    with pytest.raises(gs_exc.NotFound):
+        store.get_size(loc)
+    return volume
+
+
+@pytest.mark.parametrize("size", [0, 1, 4 * MiB - 1, 4 * MiB, 4 * MiB + 1,
+                                  100 * MiB])
+def test_known_size_roundtrip(stores, admin_cinder, size):
+    volume = roundtrip(stores, admin_cinder, "fast", size)
+    assert volume.size == max(1, -(-size // GiB))
+
+
+@pytest.mark.parametrize("size", [int(1.1 * GiB), int(2.5 * GiB)])
+def test_unknown_size_roundtrip_is_bit_exact(stores, admin_cinder, size):
+    volume = roundtrip(stores, admin_cinder, "fast", size, announced=0)
+    # Grown to fit, never more than max(25 %, 1 GiB) above the image.
+    assert volume.size * GiB >= size
+    assert volume.size * GiB - size <= max(size // 4, GiB)
+
+
+def test_unknown_size_with_online_extend(stores, admin_cinder):
+    roundtrip(stores, admin_cinder, "extend", int(1.2 * GiB), announced=0)
+
+
+@pytest.mark.parametrize("actual,announced", [
+    (5 * MiB, 4 * MiB),
+    (3 * MiB, 4 * MiB),
+])
+def test_size_mismatch_is_invalid_and_leaves_no_volume(
+        stores, admin_cinder, actual, announced):
+    with pytest.raises(gs_exc.Invalid):
+        stores["fast"].add(str(uuid.uuid4()), PatternSource(actual),
+                           announced, "sha512")
+
+
+def test_partial_read_with_offset_and_length(stores):
+    store = stores["fast"]
+    size = 9 * MiB + 5
+    uri, *_ = store.add(str(uuid.uuid4()), PatternSource(size), size,
+                        "sha512")
+    loc = location_for(uri, "fast")
+    try:
+        offset, length = 4 * MiB - 3, 2 * MiB + 7
+        reader, got_length = store.get(loc, offset=offset,
+                                       chunk_size=length)
+        from tests.functional.data import expected_bytes
+        assert got_length == length
+        assert b"".join(reader) == expected_bytes(offset, length)
+    finally:
+        store.delete(loc)
+
+
+def test_missing_volume_is_not_found_everywhere(stores):
+    store = stores["fast"]
+    loc = location_for("cinder://fast/%s" % uuid.uuid4(), "fast")
+    with pytest.raises(gs_exc.NotFound):
+        store.get(loc)
+    with pytest.raises(gs_exc.NotFound):
+        store.get_size(loc)
+    with pytest.raises(gs_exc.NotFound):
+        store.delete(loc)
