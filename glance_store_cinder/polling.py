@@ -34,7 +34,7 @@ class Poller:
     timeout: float
     clock: Clock = dataclasses.field(default_factory=Clock)
     first_interval: float = 0.02
-    growth: float = 1.5
+    growth: float = 1.3
     max_interval: float = 1.0
 
     def intervals(self) -> IntervalIterator:

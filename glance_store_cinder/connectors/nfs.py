@@ -84,6 +84,11 @@ class NfsFamily(DeviceFamily):
                 "writes raw bytes only and would corrupt it, refusing it"
                 % (volume_id, fmt))
 
+    def refresh_size(self, data: dict[str, Any]) -> None:
+        # A file on a share: its new size is visible as soon as Cinder
+        # has grown it; there is no device to rescan.
+        return None
+
     def connector_kwargs(self) -> dict[str, Any]:
         return {"conn": {"mount_point_base": self.context.mount_point_base}}
 
