@@ -1,4 +1,16 @@
 """Fakes for unit tests: an OpenStack at the HTTP layer, os-brick connectors.
+
+Typical use::
+
+    cloud = FakeCloud(gib=1024 * 1024, backing_dir=tmp_path)
+    cloud.add_user("glance", "pw", "service", roles=("member", "service"))
+    http = requests.Session()
+    http.mount("http://", cloud.adapter)      # or cloud.http_session()
+    # give ``http`` to the driver: keystoneauth1.session.Session(
+    #     auth=v3.Password(auth_url=cloud.keystone_url, ...), session=http)
+    factory = FakeConnectorFactory(cloud)     # os-brick's factory signature
+    ...
+    cloud.assert_clean(); factory.assert_clean()
 """
 
 from tests.unit.fakes.cloud import FakeAttachment

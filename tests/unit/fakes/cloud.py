@@ -1059,7 +1059,11 @@ class FakeCloud:
                                   % marker)
             start = ids.index(marker) + 1
         if paging.get("offset"):
-            start += int(paging["offset"])
+            offset = paging["offset"]
+            if not offset.isdigit():
+                raise _invalid_input("offset must be a non-negative "
+                                     "integer, not %r." % offset)
+            start += int(offset)
         limit = paging.get("limit")
         if not limit:
             return items[start:], []

@@ -483,3 +483,42 @@ def test_connector_properties_and_version_documents(
     with pytest.raises(requests.ConnectionError):
         http.get("http://glance.test/v2/images")
     assert cloud.requests == []  # version documents are not API calls
+
+
+def test_encrypted_readonly_and_listing(cloud: FakeCloud) -> None:
+    project = cloud.project_id("service")
+    secret = cloud.create_volume_directly(project, 1, encrypted=True)
+    frozen = cloud.create_volume_directly(project, 1, name="frozen")
+    c = client(password_session(cloud), "3.64")
+    vol = c.volumes.get(secret)
+    assert vol.encrypted is True and vol.encryption_key_id
+    att = c.attachments.create(secret, dict(CONNECTOR), mode="rw")
+    assert att["connection_info"]["encrypted"] is True
+    c.attachments.delete(att["id"])
+
+    c.volumes.update_readonly_flag(frozen, True)
+    att = c.attachments.create(frozen, dict(CONNECTOR), mode="rw")
+    assert att["attach_mode"] == "ro"  # Cinder forces read-only volumes
+    assert att["connection_info"]["access_mode"] == "ro"
+    c.attachments.delete(att["id"])
+
+    for n in range(3):
+        c.volumes.create(1, name="page-%d" % n)
+    cloud.settle()
+    page = c.volumes.list(limit=2)
+    assert [v.name for v in page] == ["page-2", "page-1"]  # newest first
+    assert len(c.volumes.list()) == 5
+    assert [v.name for v in c.volumes.list(
+        search_opts={"metadata": {"missing": "x"}})] == []
+    assert [v.id for v in c.volumes.list(detailed=False,
+                                         search_opts={"name": "frozen"})] == [
+        frozen]
+
+    # since 3.67 the project id may be left out of the URL
+    session = password_session(cloud)
+    resp = session.get("http://cinder.test/v3/volumes/%s" % frozen,
+                       microversion="3.67",
+                       microversion_service_type="volumev3")
+    assert resp.json()["volume"]["id"] == frozen
+    assert cloud.requests[-1].path == "/volumes/%s" % frozen
+    cloud.assert_clean(keep=[v.id for v in cloud.volumes])
