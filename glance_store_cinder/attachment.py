@@ -110,7 +110,9 @@ class Attacher:
                 info = _connection_info(updated)
                 family = family_for(str(info["driver_volume_type"]),
                                     self._family_context)
-                data = dict(info.get("data") or {})
+                # The attachment API returns the connection properties
+                # flat, next to driver_volume_type (no "data" sub-dict).
+                data = dict(info)
                 family.check(volume.id, data)
                 host = str(connector.get("host", ""))
                 device = undo.enter_context(family.connected(
@@ -143,7 +145,8 @@ class Attacher:
                         "Attaching volume %s (%s)" % (volume.id, mode)):
                     created = volumes.client.attachments.create(
                         volume.id, None, mode=mode)
-                return str(created.id)
+                # cinderclient returns a dict here (a resource elsewhere).
+                return str(created["id"])
             except gs_exc.BackendException as exc:
                 if (attempt >= self._retry_attempts
                         or errors.status_of(exc.__cause__ or exc) != 400):

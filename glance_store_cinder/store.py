@@ -187,7 +187,7 @@ class Store(glance_store.driver.Store):
                 LOG.warning("Volume %s has a bad image_size %r; using the "
                             "volume size", volume.id, recorded)
             else:
-                if size > 0:
+                if size >= 0:
                     return size
         # Volumes Cinder registered itself (upload-to-image, optimized
         # upload) carry no image_size: the image is the whole volume.

@@ -55,11 +55,11 @@ default_backend = fast
 
 [backend_defaults]
 cinder_store_auth_address = {env["keystone"]["auth_url"]}
-cinder_store_user_name = {svc["name"]}
+cinder_store_user_name = {svc["username"]}
 cinder_store_password = {svc["password"]}
-cinder_store_project_name = {svc["project"]}
-cinder_store_user_domain_name = {svc.get("user_domain", "Default")}
-cinder_store_project_domain_name = {svc.get("project_domain", "Default")}
+cinder_store_project_name = {svc["project_name"]}
+cinder_store_user_domain_name = {svc["user_domain_name"]}
+cinder_store_project_domain_name = {svc["project_domain_name"]}
 cinder_catalog_info = volumev3::publicURL
 cinder_mount_point_base = {base}/mnt
 cinder_state_transition_timeout = 120
@@ -95,10 +95,10 @@ cinder_do_extend_attached = true
 lock_path = {base}/locks
 
 [os_brick]
-lock_path = {env["os_brick_lock_path"]}
+lock_path = {env["os_brick"]["lock_path"]}
 
 [privsep_osbrick]
-helper_command = {env["privsep_helper_command"]}
+helper_command = {env["os_brick"]["privsep_helper_command"]}
 """
 
 
@@ -130,8 +130,8 @@ def keystone_session(env: dict[str, Any], user: str, password: str,
 @pytest.fixture(scope="session")
 def admin_cinder(aio):
     svc = aio["service_user"]
-    session = keystone_session(aio, svc["name"], svc["password"],
-                               svc["project"])
+    session = keystone_session(aio, svc["username"], svc["password"],
+                               svc["project_name"])
     return cinder_v3.Client(session=session, service_type="volumev3",
                             api_version=api_versions.APIVersion("3.54"))
 
@@ -140,9 +140,9 @@ def admin_cinder(aio):
 def demo_contexts(aio):
     """Request contexts of two users in two projects (multitenant)."""
     out = {}
-    for key, user in aio["demo_users"].items():
-        session = keystone_session(aio, user["name"], user["password"],
-                                   user["project"])
+    for key, user in zip("ab", aio["demo"]):
+        session = keystone_session(aio, user["username"], user["password"],
+                                   user["project_name"])
         out[key] = oslo_context.RequestContext(
             auth_token=session.get_token(),
             user_id=session.get_user_id(),

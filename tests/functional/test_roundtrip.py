@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -42,11 +43,23 @@ def roundtrip(stores, admin_cinder, store_name, size, announced=None):
     assert (md5, sha512) == (checksum, multihash)
 
     store.delete(loc)
-    with pytest.raises(cinder_exc.NotFound):
-        admin_cinder.volumes.get(volume_id)
+    wait_gone(admin_cinder, volume_id)
     with pytest.raises(gs_exc.NotFound):
         store.get_size(loc)
     return volume
+
+
+def wait_gone(cinder, volume_id, timeout=60):
+    """delete() returns once Cinder is deleting; the volume then goes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            status = cinder.volumes.get(volume_id).status
+        except cinder_exc.NotFound:
+            return
+        assert status == "deleting", status
+        assert time.monotonic() < deadline, "volume not gone"
+        time.sleep(0.2)
 
 
 @pytest.mark.parametrize("size", [0, 1, 4 * MiB - 1, 4 * MiB, 4 * MiB + 1,
