@@ -293,7 +293,10 @@ class Service:
         self.name = name
         self.argv = argv
         self.env = env
-        self.cwd = cwd
+        # Never the caller's directory: gunicorn puts its working directory
+        # on sys.path, which would shadow the installed driver with the work
+        # tree's copy.
+        self.cwd = cwd or os.path.join(STATE, "state", name)
         self.log = log or os.path.join(P.log, name + ".out")
         self.health = health        # callable -> bool
         self.confs = confs          # config files the process reads
@@ -303,6 +306,22 @@ class Service:
 
     def pid(self):
         return read_pidfile(self.name)
+
+    def spec(self):
+        """Hash of how the process is started (not of the caller's env)."""
+        keep = ("OS_", "RABBITMQ_", "ERL_", "HOME", "PATH", "VIRTUAL_ENV")
+        env = sorted((k, v) for k, v in (self.env or {}).items()
+                     if k.startswith(keep))
+        return hashlib.sha256(json.dumps(
+            [self.argv, self.cwd, env]).encode()).hexdigest()[:16]
+
+    def spec_changed(self):
+        try:
+            with open(pidfile(self.name)) as f:
+                fields = f.read().split()
+        except OSError:
+            return True
+        return len(fields) < 3 or fields[2] != self.spec()
 
     def running(self):
         return self.pid() is not None
@@ -316,7 +335,7 @@ class Service:
             return False
 
     def start(self):
-        mkdirs(os.path.dirname(self.log), P.run)
+        mkdirs(os.path.dirname(self.log), P.run, self.cwd)
         logf = open(self.log, "a")
         logf.write("\n==== aio: starting %s at %s\n$ %s\n" % (
             self.name, time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -330,7 +349,9 @@ class Service:
         self.started_at = time.monotonic()
         st = proc_stat(self.proc.pid)
         with open(pidfile(self.name), "w") as f:
-            f.write("%d %s\n" % (self.proc.pid, st["start"] if st else "0"))
+            f.write("%d %s %s\n" % (self.proc.pid,
+                                      st["start"] if st else "0",
+                                      self.spec()))
 
     def wait_healthy(self, timeout=WAIT, logs=()):
         deadline = time.monotonic() + timeout
@@ -1212,10 +1233,13 @@ def ensure_service(s, changed):
 
     Returns True when a process was (re)started."""
     if s.running():
+        if s.spec_changed():
+            changed = "command line changed"
+        elif changed:
+            changed = "config changed"
         if not changed and s.healthy():
             return False
-        say("restarting %s (%s)" % (s.name, "config changed" if changed
-                                   else "not healthy"))
+        say("restarting %s (%s)" % (s.name, changed or "not healthy"))
         s.stop()
     s.start()
     return True
@@ -1294,11 +1318,12 @@ def cmd_up(args):
     t_r = time.monotonic()
     if ensure_service(svc["epmd"], False):
         svc["epmd"].wait_healthy(30)
+        rabbit_changed = True     # the node must register with the new epmd
     if ensure_service(svc["rabbitmq"], rabbit_changed):
         restarted.add("rabbitmq")
 
     # ---- keystone db, then spawn
-    kchanged = write_keystone_conf(sec)
+    kchanged = write_keystone_conf(sec) or "keystone" in procs
     kconf = P.conf("keystone", "keystone.conf")
     klog = os.path.join(P.log, "keystone-manage.log")
     with phase("db-keystone"):
@@ -1327,7 +1352,7 @@ def cmd_up(args):
         restarted.add("keystone")
 
     # ---- cinder and glance config + db while keystone and rabbit start
-    cchanged = write_cinder_conf(sec)
+    cchanged = write_cinder_conf(sec) or "cinder" in procs
     client_conf = write_client_conf()
     with phase("db-cinder"):
         marker = os.path.join(P.db, "cinder.synced")
@@ -1339,7 +1364,7 @@ def cmd_up(args):
             open(marker, "w").close()
     gchanged = False
     if glance:
-        gchanged = write_glance_conf(sec)
+        gchanged = write_glance_conf(sec) or "glance" in procs
         with phase("db-glance"):
             marker = os.path.join(P.db, "glance.synced")
             if not os.path.exists(marker):
