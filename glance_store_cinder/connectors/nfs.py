@@ -118,6 +118,11 @@ class NfsFamily(DeviceFamily):
             yield self.device_from(info, expected_size)
         finally:
             with self.context.lock(lock_name):
-                if refs.remove(holder) == 0:
-                    self.context.mounts.unmount(
-                        os.path.dirname(str(info.get("path"))))
+                try:
+                    # Pairs the connect (a no-op for os-brick's NFS
+                    # connector today, but its contract all the same).
+                    self.connector.disconnect_volume(data, info, force=True)
+                finally:
+                    if refs.remove(holder) == 0:
+                        self.context.mounts.unmount(
+                            os.path.dirname(str(info.get("path"))))
