@@ -26,6 +26,8 @@ ERROR_STATUSES = frozenset({"error", "error_extending", "error_deleting",
 # Statuses a volume passes through while someone attaches or detaches it.
 ATTACH_TRANSIENT = frozenset({"in-use", "attaching", "detaching",
                               "reserved"})
+# Statuses of work in progress that Cinder refuses to delete a volume in.
+WORK_TRANSIENT = frozenset({"creating", "extending"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,22 +148,24 @@ class Volumes:
     def delete(self, volume_id: str) -> None:
         """Delete and wait until the volume is gone or being deleted.
 
-        A volume that a reader is still detaching is waited for (within
-        the transition timeout) and then reported as in use.
+        A volume that a reader is still detaching, or that Cinder is still
+        creating or extending (a cleanup after a failed wait), is waited
+        for (within the transition timeout) and then reported as in use.
         """
         volume = self.get(volume_id)
-        if volume.status in ATTACH_TRANSIENT or volume.attachments:
+        busy = ATTACH_TRANSIENT | WORK_TRANSIENT
+        if volume.status in busy or volume.attachments:
             try:
                 volume = self._poller.wait(
                     lambda: self.get(volume_id),
-                    lambda v: (v.status not in ATTACH_TRANSIENT
+                    lambda v: (v.status not in busy
                                and not v.attachments),
                     "volume %s to be detached before deletion" % volume_id,
                     failed=_error_reason)
             except errors.StateTimeout as exc:
                 raise gs_exc.InUseByStore(
-                    message="Volume %s is still attached after %.0fs; "
-                    "not deleted" % (volume_id, self._poller.timeout)
+                    message="Volume %s is still attached or busy after "
+                    "%.0fs; not deleted" % (volume_id, self._poller.timeout)
                 ) from exc
         with errors.cinder_errors(
                 "Deleting volume %s" % volume_id,
