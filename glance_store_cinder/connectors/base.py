@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -13,6 +14,8 @@ from typing import Protocol
 from glance_store import exceptions as gs_exc
 
 from glance_store_cinder.polling import Poller
+
+LOG = logging.getLogger(__name__)
 
 
 class BrickConnector(Protocol):
@@ -112,12 +115,43 @@ class DeviceFamily:
         :param keep_connected: asked at the end; True means another user on
             this host still needs the device (multiattach), so it stays.
         """
-        info = self.connector.connect_volume(data)
+        info = self.connect(volume_id, data)
         try:
             yield self.device_from(info, expected_size)
         finally:
             if keep_connected is None or not keep_connected():
-                self.connector.disconnect_volume(data, info, force=True)
+                self.disconnect(volume_id, data, info)
+
+    def connect(self, volume_id: str, data: dict[str, Any]
+                ) -> dict[str, Any]:
+        """os-brick's connect_volume, its failures as BackendException."""
+        try:
+            return self.connector.connect_volume(data)
+        except Exception as exc:
+            raise gs_exc.BackendException(
+                "Connecting volume %s (%s) failed: %s"
+                % (volume_id, self.protocol, exc)) from exc
+
+    def disconnect(self, volume_id: str, data: dict[str, Any],
+                   info: dict[str, Any]) -> None:
+        """os-brick's disconnect_volume, leaving nothing behind.
+
+        When it fails, os-brick is asked again to carry on past errors
+        (``ignore_errors``) so that the host keeps no device; the first
+        failure is then raised as BackendException.
+        """
+        try:
+            self.connector.disconnect_volume(data, info, force=True)
+        except Exception as exc:
+            try:
+                self.connector.disconnect_volume(data, info, force=True,
+                                                 ignore_errors=True)
+            except Exception:
+                LOG.exception("Forced disconnect of volume %s failed too",
+                              volume_id)
+            raise gs_exc.BackendException(
+                "Disconnecting volume %s (%s) failed: %s"
+                % (volume_id, self.protocol, exc)) from exc
 
     def device_from(self, info: dict[str, Any],
                     expected_size: int) -> ConnectedDevice:

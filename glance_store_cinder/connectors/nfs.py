@@ -112,7 +112,7 @@ class NfsFamily(DeviceFamily):
         holder = "%d:%s" % (os.getpid(), uuid.uuid4().hex)
         refs = self.references(data)
         with self.context.lock(lock_name):
-            info = self.connector.connect_volume(data)
+            info = self.connect(volume_id, data)
             refs.add(holder)
         try:
             yield self.device_from(info, expected_size)
@@ -121,7 +121,7 @@ class NfsFamily(DeviceFamily):
                 try:
                     # Pairs the connect (a no-op for os-brick's NFS
                     # connector today, but its contract all the same).
-                    self.connector.disconnect_volume(data, info, force=True)
+                    self.disconnect(volume_id, data, info)
                 finally:
                     if refs.remove(holder) == 0:
                         self.context.mounts.unmount(
