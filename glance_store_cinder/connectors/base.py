@@ -164,7 +164,12 @@ class DeviceFamily:
 
     def refresh_size(self, data: dict[str, Any]) -> None:
         """Make the host see a volume extended while attached."""
-        self.connector.extend_volume(data)
+        try:
+            self.connector.extend_volume(data)
+        except Exception as exc:
+            raise gs_exc.BackendException(
+                "Refreshing the size of an extended %s volume failed: %s"
+                % (self.protocol, exc)) from exc
 
 
 def _is_block(path: str) -> bool:
