@@ -289,7 +289,7 @@ def session_members(sid):
 
 class Service:
     def __init__(self, name, argv, env=None, cwd=None, log=None,
-                 health=None, confs=(), stop_timeout=30):
+                 health=None, confs=(), stop_timeout=30, ports=()):
         self.name = name
         self.argv = argv
         self.env = env
@@ -301,6 +301,7 @@ class Service:
         self.health = health        # callable -> bool
         self.confs = confs          # config files the process reads
         self.stop_timeout = stop_timeout
+        self.ports = ports          # must be free before a start
         self.proc = None
         self.started_at = None
 
@@ -335,6 +336,12 @@ class Service:
             return False
 
     def start(self):
+        busy = [p for p in self.ports if port_open(p)]
+        if busy:
+            raise AioError("cannot start %s: port %s on %s is already in use "
+                           "by a process that this state directory did not "
+                           "start (another stack? see ss -ltnp)" % (
+                               self.name, busy, HOST))
         mkdirs(os.path.dirname(self.log), P.run, self.cwd)
         logf = open(self.log, "a")
         logf.write("\n==== aio: starting %s at %s\n$ %s\n" % (
@@ -958,11 +965,13 @@ def services(sec):
     svc = {
         "epmd": Service(
             "epmd", ["epmd", "-address", HOST, "-port", str(PORTS["epmd"])],
-            env=rabbit_env(), health=lambda: port_open(PORTS["epmd"])),
+            env=rabbit_env(), health=lambda: port_open(PORTS["epmd"]),
+            ports=[PORTS["epmd"]]),
         "rabbitmq": Service(
             "rabbitmq", [os.path.join(RABBIT_BIN, "rabbitmq-server")],
             env=rabbit_env(), cwd=P.rabbit, health=rabbit_health,
-            confs=[P.conf("rabbitmq", "rabbitmq.conf")], stop_timeout=60),
+            confs=[P.conf("rabbitmq", "rabbitmq.conf")], stop_timeout=60,
+            ports=[PORTS["amqp"], PORTS["rabbit_dist"]]),
         "keystone": Service(
             "keystone", [
                 P.vbin("keystone", "gunicorn"),
@@ -973,11 +982,13 @@ def services(sec):
                 "--pythonpath", P.conf("keystone"),
                 "--pid", os.path.join(P.run, "keystone-gunicorn.pid"),
                 "keystone_wsgi:application"],
-            env=kenv, health=keystone_health, confs=[kconf]),
+            env=kenv, health=keystone_health, confs=[kconf],
+            ports=[PORTS["keystone"]]),
         "cinder-api": Service(
             "cinder-api", [P.vbin("cinder", "cinder-api"),
                            "--config-file", cconf],
-            env=cenv, health=cinder_api_health, confs=[cconf]),
+            env=cenv, health=cinder_api_health, confs=[cconf],
+            ports=[PORTS["cinder"]]),
         "cinder-scheduler": Service(
             "cinder-scheduler", [P.vbin("cinder", "cinder-scheduler"),
                                  "--config-file", cconf],
@@ -996,7 +1007,8 @@ def services(sec):
                 "--no-control-socket",
                 "--pid", os.path.join(P.run, "glance-gunicorn.pid"),
                 "glance.wsgi.api:application"],
-            env=genv, health=glance_health, confs=[glance_conf_path()]),
+            env=genv, health=glance_health, confs=[glance_conf_path()],
+            ports=[PORTS["glance"]]),
     }
     return svc
 
@@ -1278,6 +1290,18 @@ def cmd_up(args):
     os.chmod(P.state, 0o755)
     sec = load_secrets()
 
+    # ---- refuse early when another stack holds our ports
+    svc = services(sec)
+    for s in svc.values():
+        if not s.running():
+            busy = [p for p in s.ports if port_open(p)]
+            if busy:
+                raise AioError(
+                    "port %s of %s on %s is in use by a process that %s did "
+                    "not start (another stack running? run its down first)"
+                    % (busy, s.name, HOST, STATE))
+    restarted = set()
+
     # ---- install: apt and the venvs in parallel
     names = ["keystone", "cinder"] + (["glance"] if glance else [])
     pending = [n for n in names if venv_needs_install(n)]
@@ -1309,9 +1333,6 @@ def cmd_up(args):
     with phase("export"):
         loopdev = ensure_export()
         ensure_mount_helper()
-
-    svc = services(sec)
-    restarted = set()
 
     # ---- rabbitmq (own epmd on a private port, own node): spawn
     rabbit_changed = write_rabbit_conf(sec)
@@ -1669,6 +1690,10 @@ def main():
         return 2
     if args.cmd == "status":
         return cmd_status(args)
+    if args.cmd == "down" and not os.path.isdir(P.state):
+        say("nothing at %s" % P.state)
+        say("down total 0.00s")
+        return 0
     os.makedirs(P.run, exist_ok=True)
     lock = open(os.path.join(P.run, "aio.lock"), "w")
     try:
@@ -1687,6 +1712,10 @@ def main():
             print("aio: ---- last lines of %s" % log, file=sys.stderr)
             print(tail(log), file=sys.stderr)
         print("aio: %s FAILED" % args.cmd, file=sys.stderr)
+        if args.cmd == "up":
+            print("aio: what did start is left running for inspection "
+                  "(logs in %s); tools/openstack-aio/down stops it" % P.log,
+                  file=sys.stderr)
         return 1
     except subprocess.TimeoutExpired as exc:
         print("aio: ERROR: timed out: %s" % exc, file=sys.stderr)
