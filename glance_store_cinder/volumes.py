@@ -153,6 +153,10 @@ class Volumes:
         for (within the transition timeout) and then reported as in use.
         """
         volume = self.get(volume_id)
+        if volume.status == "deleting":
+            # Already going away (a retried delete): Cinder would answer
+            # 400, which reads as "in use".
+            return
         busy = ATTACH_TRANSIENT | WORK_TRANSIENT
         if volume.status in busy or volume.attachments:
             try:
