@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import glob
 import hashlib
 import json
 import os
@@ -310,7 +311,8 @@ class Service:
 
     def spec(self):
         """Hash of how the process is started (not of the caller's env)."""
-        keep = ("OS_", "RABBITMQ_", "ERL_", "HOME", "PATH", "VIRTUAL_ENV")
+        keep = ("OS_", "RABBITMQ_", "ERL_", "HOME", "PATH", "VIRTUAL_ENV",
+                "GSC_")
         env = sorted((k, v) for k, v in (self.env or {}).items()
                      if k.startswith(keep))
         return hashlib.sha256(json.dumps(
@@ -538,6 +540,22 @@ def finish_venv_install(name, proc, log):
         f.write(venv_spec(name) + "\n")
 
 
+def install_sqlite_hook(name):
+    """Put sqlite_immediate.py into a venv; True when it changed."""
+    sp = glob.glob(os.path.join(P.venv, name, "lib", "python3*",
+                                "site-packages"))
+    if not sp:
+        raise AioError("no site-packages in the %s venv" % name)
+    with open(os.path.join(HERE, "sqlite_immediate.py")) as f:
+        code = f.read()
+    changed = write_if_changed(
+        os.path.join(sp[0], "gsc_aio_sqlite_immediate.py"), code)
+    changed |= write_if_changed(
+        os.path.join(sp[0], "gsc_aio_sqlite_immediate.pth"),
+        "import gsc_aio_sqlite_immediate\n")
+    return changed
+
+
 def install_project():
     """(Re)install this repository into the glance venv; True if changed.
 
@@ -670,6 +688,7 @@ def base_env(venv=None):
     if venv:
         path.insert(0, os.path.dirname(P.vbin(venv, "python")))
         env["VIRTUAL_ENV"] = os.path.join(P.venv, venv)
+        env["GSC_AIO_SQLITE_IMMEDIATE"] = "1"   # see sqlite_immediate.py
     env["PATH"] = ":".join(path)
     env["LC_ALL"] = env["LANG"] = "C.UTF-8"
     return env
@@ -1324,6 +1343,7 @@ def cmd_up(args):
         else:
             TIMINGS["pip-" + n] = 0.0
             say("phase pip-%s 0.00s (installed)" % n)
+    hook_changed = {n: install_sqlite_hook(n) for n in names}
     project_changed = False
     if glance:
         with phase("pip-project"):
@@ -1344,7 +1364,8 @@ def cmd_up(args):
         restarted.add("rabbitmq")
 
     # ---- keystone db, then spawn
-    kchanged = write_keystone_conf(sec) or "keystone" in procs
+    kchanged = (write_keystone_conf(sec) or "keystone" in procs
+                or hook_changed["keystone"])
     kconf = P.conf("keystone", "keystone.conf")
     klog = os.path.join(P.log, "keystone-manage.log")
     with phase("db-keystone"):
@@ -1373,7 +1394,8 @@ def cmd_up(args):
         restarted.add("keystone")
 
     # ---- cinder and glance config + db while keystone and rabbit start
-    cchanged = write_cinder_conf(sec) or "cinder" in procs
+    cchanged = (write_cinder_conf(sec) or "cinder" in procs
+                or hook_changed["cinder"])
     client_conf = write_client_conf()
     with phase("db-cinder"):
         marker = os.path.join(P.db, "cinder.synced")
@@ -1385,7 +1407,8 @@ def cmd_up(args):
             open(marker, "w").close()
     gchanged = False
     if glance:
-        gchanged = write_glance_conf(sec) or "glance" in procs
+        gchanged = (write_glance_conf(sec) or "glance" in procs
+                    or hook_changed["glance"])
         with phase("db-glance"):
             marker = os.path.join(P.db, "glance.synced")
             if not os.path.exists(marker):
@@ -1440,7 +1463,8 @@ def cmd_up(args):
     stores = None
     if glance:
         glog = os.path.join(P.log, "glance-api.log")
-        svc["glance-api"].wait_healthy(WAIT, logs=[glog, svc["glance-api"].log])
+        svc["glance-api"].wait_healthy(
+            WAIT, logs=[glog, svc["glance-api"].log])
         mark("start-glance", t_g)
         token, _ = Keystone.auth("admin", sec["admin"], "admin")
         wait_for("glance-api GET /v2/images", lambda: http(
