@@ -26,7 +26,7 @@ from oslo_context import context as oslo_context
 
 AIO_DIR = pathlib.Path(os.environ.get("GSC_AIO_DIR",
                                       "/var/lib/glance-store-cinder-aio"))
-STORES = ("fast", "slow", "missing", "tenant", "appcred", "extend")
+STORES = ("fast", "slow", "missing", "tenant", "appcred")
 
 
 def load_env() -> dict[str, Any]:
@@ -86,10 +86,6 @@ cinder_store_password =
 cinder_store_project_name =
 cinder_store_application_credential_id = {appcred["id"]}
 cinder_store_application_credential_secret = {appcred["secret"]}
-
-[extend]
-cinder_volume_type = {types["fast"]}
-cinder_do_extend_attached = true
 
 [oslo_concurrency]
 lock_path = {base}/locks

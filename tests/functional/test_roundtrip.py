@@ -77,10 +77,6 @@ def test_unknown_size_roundtrip_is_bit_exact(stores, admin_cinder, size):
     assert volume.size * GiB - size <= max(size // 4, GiB)
 
 
-def test_unknown_size_with_online_extend(stores, admin_cinder):
-    roundtrip(stores, admin_cinder, "extend", int(1.2 * GiB), announced=0)
-
-
 @pytest.mark.parametrize("actual,announced", [
     (5 * MiB, 4 * MiB),
     (3 * MiB, 4 * MiB),
