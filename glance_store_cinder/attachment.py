@@ -97,11 +97,13 @@ class Attacher:
             outer.push(release_on_exit(
                 lambda: self._locked(lock_name, undo.close),
                 "Detaching volume %s" % volume.id))
+            # Not under the lock: creating may wait for a reader of this
+            # host to detach, and that reader needs the lock to do it.
+            attachment_id = self._create(volumes, volume, mode)
+            undo.push(release_on_exit(
+                lambda: self._delete_attachment(volumes, attachment_id),
+                "Deleting attachment %s" % attachment_id))
             with self._lock(lock_name):
-                attachment_id = self._create(volumes, volume, mode)
-                undo.push(release_on_exit(
-                    lambda: self._delete_attachment(volumes, attachment_id),
-                    "Deleting attachment %s" % attachment_id))
                 with errors.cinder_errors("Updating attachment %s of "
                                           "volume %s" % (attachment_id,
                                                          volume.id)):
