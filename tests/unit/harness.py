@@ -1,0 +1,318 @@
+"""A Store wired to the fakes: config file, collaborators, helpers.
+
+No patching: the Store gets a fake Cinder and Keystone (over HTTP), fake
+os-brick connectors, fake mounts and a clock that advances on sleep, all
+through :class:`glance_store_cinder.runtime.Collaborators`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pathlib
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from cinderclient import api_versions
+from cinderclient.v3 import client as cinder_client
+from glance_store import location as gs_location
+from keystoneauth1 import session as ks_session
+from keystoneauth1 import token_endpoint
+from oslo_config import cfg
+from oslo_context import context as oslo_context
+from requests.adapters import BaseAdapter
+
+from glance_store_cinder.polling import Clock
+from glance_store_cinder.runtime import Collaborators
+from glance_store_cinder.store import Store
+from glance_store_cinder.store import StoreLocation
+from tests.unit.fakes import FakeCloud
+from tests.unit.fakes import FakeConnectorFactory
+from tests.unit.fakes import fake_connector_properties
+
+# A small "GiB" so that multi-GiB logic runs on a few bytes.
+GIB = 16 * 1024
+CHUNK = 4096
+PASSWORD = "glance-pw"
+HOST = "glance-host-1"
+KEYSTONE = "http://keystone.test/v3"
+ENDPOINT_TEMPLATE = "http://cinder.test/v3/%(project_id)s"
+
+
+class FakeTime:
+    """A monotonic clock that only moves when the store sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+        self.on_sleep: Callable[[], None] | None = None
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.on_sleep is not None:
+            self.on_sleep()
+
+    def clock(self) -> Clock:
+        return Clock(monotonic=self.monotonic, sleep=self.sleep)
+
+
+class FakeMounts:
+    """Records unmounts (what the last user of a share does)."""
+
+    def __init__(self) -> None:
+        self.unmounted: list[str] = []
+
+    def unmount(self, mount_point: str) -> None:
+        self.unmounted.append(mount_point)
+
+
+class RecordingVerifier:
+    """A signature verifier that remembers what it was fed."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.calls = 0
+
+    def update(self, chunk: bytes) -> None:
+        self.calls += 1
+        self.data += chunk
+
+
+class BrokenSource:
+    """A file-like source whose read() fails after ``good`` bytes."""
+
+    def __init__(self, data: bytes, good: int,
+                 error: BaseException | None = None) -> None:
+        self._data = io.BytesIO(data)
+        self._good = good
+        self.error = error or OSError("client went away")
+
+    def read(self, size: int = -1) -> bytes:
+        if self._data.tell() >= self._good:
+            raise self.error
+        return self._data.read(min(size, self._good - self._data.tell()))
+
+
+class Outage:
+    """A transport that refuses connections while ``down``.
+
+    ``session`` is an ``http_session_factory``; when up, requests go to the
+    fake cloud.  ``tap`` (if set) sees every request before it is sent.
+    """
+
+    def __init__(self, cloud: FakeCloud, down: bool = True) -> None:
+        self.cloud = cloud
+        self.down = down
+        self.refused = 0
+        self.tap: Callable[[requests.PreparedRequest], None] | None = None
+        outage = self
+
+        class _Adapter(BaseAdapter):
+            def send(self, request: requests.PreparedRequest,
+                     *args: Any, **kwargs: Any) -> requests.Response:
+                if outage.down:
+                    outage.refused += 1
+                    raise requests.exceptions.ConnectionError(
+                        "Connection refused", request=request)
+                if outage.tap is not None:
+                    outage.tap(request)
+                return cloud.adapter.send(request, *args, **kwargs)
+
+            def close(self) -> None:
+                """Nothing to release."""
+
+        self._adapter = _Adapter()
+
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False
+        session.mount("http://", self._adapter)
+        session.mount("https://", self._adapter)
+        return session
+
+
+def pattern(size: int, seed: int = 0) -> bytes:
+    """Deterministic, non-repeating-per-chunk data (no all-zero chunks)."""
+    out = bytearray()
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha512(b"%d:%d" % (seed, counter)).digest()
+        counter += 1
+    return bytes(out[:size])
+
+
+def digests(data: bytes, algo: str = "sha512") -> tuple[str, str]:
+    return (hashlib.md5(data).hexdigest(),
+            hashlib.new(algo, data).hexdigest())
+
+
+def new_image_id() -> str:
+    return str(uuid.uuid4())
+
+
+def conf_text(groups: dict[str, dict[str, Any]]) -> str:
+    lines = []
+    for group, values in groups.items():
+        lines.append("[%s]" % group)
+        for key, value in values.items():
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            lines.append("%s = %s" % (key, value))
+        lines.append("")
+    return "\n".join(lines)
+
+
+class Env:
+    """One fake cloud, connector factory, mounts and clock for a test."""
+
+    def __init__(self, tmp_path: pathlib.Path, protocol: str = "local",
+                 gib: int = GIB, **cloud_kwargs: Any) -> None:
+        self.tmp = tmp_path
+        self.protocol = protocol
+        self.gib = gib
+        self.cloud = FakeCloud(gib=gib, backing_dir=tmp_path / "volumes",
+                               protocol=protocol, **cloud_kwargs)
+        self.glance_user_id, self.service_project = self.cloud.add_user(
+            "glance", PASSWORD, "service", roles=("member", "service"))
+        self.factory = FakeConnectorFactory(self.cloud)
+        self.mounts = FakeMounts()
+        self.time = FakeTime()
+        self.mount_base = tmp_path / "mnt"
+        self.lock_path = tmp_path / "locks"
+        self._confs = 0
+
+    # -- configuration ----------------------------------------------------
+    def store_group(self, **overrides: Any) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "cinder_store_auth_address": KEYSTONE,
+            "cinder_store_user_name": "glance",
+            "cinder_store_password": PASSWORD,
+            "cinder_store_project_name": "service",
+            "cinder_volume_type": "glance-fast",
+            "cinder_mount_point_base": str(self.mount_base),
+            "cinder_state_transition_timeout": 30,
+        }
+        values.update(overrides)
+        return values
+
+    def conf(self, groups: dict[str, dict[str, Any]]) -> cfg.ConfigOpts:
+        self._confs += 1
+        path = self.tmp / ("glance-api-%d.conf" % self._confs)
+        path.write_text(conf_text(groups))
+        conf = cfg.ConfigOpts()
+        conf.register_opt(cfg.DictOpt("enabled_backends"))
+        conf(["--config-file", str(path)], project="glance")
+        return conf
+
+    def multi_conf(self, fast: dict[str, Any] | None = None,
+                   slow: dict[str, Any] | None = None) -> cfg.ConfigOpts:
+        return self.conf({
+            "DEFAULT": {"enabled_backends": "fast:volume,slow:volume"},
+            "glance_store": {"default_backend": "fast"},
+            "fast": self.store_group(**(fast or {})),
+            "slow": self.store_group(**{
+                "cinder_volume_type": "glance-slow", **(slow or {})}),
+        })
+
+    def collaborators(self, **overrides: Any) -> Collaborators:
+        values: dict[str, Any] = dict(
+            http_session_factory=self.http_session,
+            connector_factory=self.factory,
+            host_properties=lambda settings: fake_connector_properties(
+                settings.root_helper, "192.0.2.10", settings.use_multipath,
+                settings.enforce_multipath, host=HOST),
+            mounts=self.mounts,
+            clock=self.time.clock(),
+            gib=self.gib,
+            lock_path=str(self.lock_path))
+        values.update(overrides)
+        return Collaborators(**values)
+
+    def http_session(self) -> requests.Session:
+        session = self.cloud.http_session()
+        session.trust_env = False  # no proxy lookups: faster, hermetic
+        return session
+
+    def outage(self, down: bool = True) -> Outage:
+        return Outage(self.cloud, down)
+
+    def store(self, backend: str | None = "fast",
+              conf: cfg.ConfigOpts | None = None, *,
+              chunk: int = CHUNK, read_chunk: int | None = None,
+              configure: bool = True,
+              collaborators: Collaborators | None = None,
+              **options: Any) -> Store:
+        """A configured store; ``options`` go into its group."""
+        if conf is None:
+            if backend is None:
+                conf = self.conf({
+                    "glance_store": self.store_group(**options)})
+            else:
+                conf = self.multi_conf(fast=options if backend == "fast"
+                                       else None,
+                                       slow=options if backend == "slow"
+                                       else None)
+        store = Store(conf, backend=backend,
+                      collaborators=collaborators or self.collaborators())
+        store.WRITE_CHUNKSIZE = chunk
+        store.READ_CHUNKSIZE = read_chunk or chunk
+        if configure:
+            store.configure(re_raise_bsc=True)
+        return store
+
+    # -- contexts and locations -------------------------------------------
+    def user_context(self, user: str, project: str) -> Any:
+        user_id, project_id = self.cloud.add_user(user, PASSWORD, project)
+        return oslo_context.RequestContext(
+            auth_token=self.cloud.issue_token(user, project),
+            project_id=project_id, user_id=user_id)
+
+    def foreign_attachment(self, volume_id: str, host: str = "compute-7"
+                           ) -> tuple[Any, str]:
+        """Someone else (Nova, another glance-api host) attaches a volume.
+
+        Returns their cinderclient client and the attachment id.
+        """
+        token = self.cloud.issue_token("glance", "service")
+        endpoint = self.cloud.cinder_endpoint(self.service_project)
+        auth = token_endpoint.Token(endpoint, token)
+        client = cinder_client.Client(
+            session=ks_session.Session(auth=auth,
+                                       session=self.http_session()),
+            auth=auth, api_version=api_versions.APIVersion("3.54"))
+        att = client.attachments.create(
+            volume_id, fake_connector_properties(
+                "sudo", "192.0.2.99", False, False, host=host), mode="ro")
+        client.attachments.complete(att["id"])
+        return client, att["id"]
+
+    @staticmethod
+    def location(store: Store, uri: str) -> gs_location.Location:
+        return gs_location.Location("cinder", StoreLocation, store.conf,
+                                    uri=uri, backend=store.backend_group)
+
+    # -- checks -------------------------------------------------------------
+    def assert_clean(self, keep: Any = ()) -> None:
+        self.cloud.assert_clean(keep=keep)
+        self.factory.assert_clean()
+
+    def extend_requests(self) -> list[Any]:
+        return [r for r in self.cloud.requests if r.action == "os-extend"]
+
+    def requests_of(self, action: str) -> list[Any]:
+        return [r for r in self.cloud.requests if r.action == action]
+
+
+def read_all(store: Store, location: Any, **kwargs: Any) -> bytes:
+    reader, length = store.get(location, **kwargs)
+    data = b"".join(reader)
+    assert len(data) == length
+    return data
