@@ -1,0 +1,292 @@
+"""A failure at every step of add and get leaves nothing behind.
+
+Each step is made to fail once (an HTTP error from Cinder, an os-brick
+error); the caller must get a glance_store exception, and the cloud must
+hold no new volume and no attachment, and the host no connection.
+"""
+
+import io
+import json
+
+import pytest
+from glance_store import exceptions as gs_exc
+
+from tests.unit.harness import CHUNK
+from tests.unit.harness import GIB
+from tests.unit.harness import new_image_id
+from tests.unit.harness import pattern
+from tests.unit.harness import read_all
+
+VOLUME = r"/volumes/[0-9a-f-]{36}"
+
+# (step, method, path) of every Cinder call an upload makes
+ADD_STEPS = [
+    ("create volume", "POST", r"/volumes$"),
+    ("status poll", "GET", VOLUME + "$"),
+    ("attachment create", "POST", r"/attachments$"),
+    ("attachment update", "PUT", r"/attachments/"),
+    ("attachment complete", "POST", r"/attachments/.*/action$"),
+    ("readonly flag", "POST", VOLUME + "/action$"),
+]
+
+STATUS_ERRORS = [
+    (500, gs_exc.BackendException),
+    (503, gs_exc.RemoteServiceUnavailable),
+    (403, gs_exc.Forbidden),
+]
+
+
+def add(store, data, size=None):
+    return store.add(new_image_id(), io.BytesIO(data),
+                     len(data) if size is None else size, "sha512")
+
+
+@pytest.mark.parametrize("step,method,path", ADD_STEPS,
+                         ids=[s[0] for s in ADD_STEPS])
+def test_add_fails_cleanly_at_each_cinder_step(env, step, method, path):
+    store = env.store()
+    env.cloud.fail_next(method, path, 500)
+    with pytest.raises(gs_exc.BackendException) as raised:
+        add(store, pattern(2 * CHUNK + 1))
+    assert "HTTP 500" in str(raised.value)
+    env.assert_clean()
+    # the store is still usable after the failure
+    uri, *_ = add(store, b"again")
+    assert read_all(store, env.location(store, uri)) == b"again"
+
+
+@pytest.mark.parametrize("step,method,path", [ADD_STEPS[0], ADD_STEPS[4]],
+                         ids=["create volume", "attachment complete"])
+@pytest.mark.parametrize("status,error", STATUS_ERRORS,
+                         ids=[str(s[0]) for s in STATUS_ERRORS])
+@pytest.mark.parametrize("protocol", ["nfs"])
+def test_add_failures_are_typed_by_status(env, step, method, path, status,
+                                          error):
+    store = env.store()
+    env.cloud.fail_next(method, path, status)
+    with pytest.raises(error, match="HTTP %d" % status):
+        add(store, pattern(CHUNK))
+    env.assert_clean()
+
+
+def test_add_volume_create_over_quota_is_storage_full(env):
+    store = env.store()
+    env.cloud.set_quota(env.service_project, gigabytes=1)
+    with pytest.raises(gs_exc.StorageFull):
+        add(store, pattern(GIB + 1))
+    env.assert_clean()
+
+
+@pytest.mark.parametrize("online", [True, False])
+def test_add_extend_over_quota_is_storage_full(env, online):
+    store = env.store(cinder_do_extend_attached=online)
+    env.cloud.set_quota(env.service_project, gigabytes=2)
+    with pytest.raises(gs_exc.StorageFull):
+        add(store, pattern(3 * GIB), size=0)
+    env.assert_clean()
+
+
+@pytest.mark.parametrize("online", [True, False])
+def test_add_extend_request_failing(env, online):
+    store = env.store(cinder_do_extend_attached=online)
+    env.cloud.fail_next("POST", VOLUME + "/action$", 500)
+    with pytest.raises(gs_exc.BackendException, match="Extending"):
+        add(store, pattern(GIB + CHUNK), size=0)
+    env.assert_clean()
+
+
+@pytest.mark.parametrize("online", [True, False])
+def test_add_volume_going_to_error_while_extending(env, online):
+    store = env.store(cinder_do_extend_attached=online)
+
+    def break_extending_volumes():
+        for vol in env.cloud.volumes:
+            if vol.status == "extending":
+                env.cloud.set_status(vol.id, "error_extending")
+
+    env.time.on_sleep = break_extending_volumes
+    with pytest.raises(gs_exc.BackendException, match="error_extending"):
+        add(store, pattern(GIB + CHUNK), size=0)
+    env.time.on_sleep = None
+    env.assert_clean()
+
+
+def test_add_metadata_update_failing(env):
+    # the real size of an unknown-size upload is recorded at the end
+    store = env.store()
+    env.cloud.fail_next("POST", VOLUME + "/metadata$", 500)
+    with pytest.raises(gs_exc.BackendException, match="metadata"):
+        add(store, pattern(CHUNK + 1), size=0)
+    env.assert_clean()
+
+
+def test_add_bootable_flag_failing(env):
+    outage = env.outage(down=False)
+
+    def fail_bootable(request):
+        body = request.body or b""
+        if isinstance(body, str):
+            body = body.encode()
+        if b"os-set_bootable" in body:
+            env.cloud.fail_next("POST", VOLUME + "/action$", 500)
+
+    outage.tap = fail_bootable
+    store = env.store(collaborators=env.collaborators(
+        http_session_factory=outage.session),
+        cinder_bootable_volume_formats="raw")
+    with pytest.raises(gs_exc.BackendException, match="bootable"):
+        add(store, pattern(CHUNK))
+    assert env.requests_of("os-update_readonly_flag")
+    env.assert_clean()
+
+
+def test_add_volume_going_to_error_while_created(env):
+    store = env.store()
+
+    def break_creating_volumes():
+        for vol in env.cloud.volumes:
+            if vol.status == "creating":
+                env.cloud.set_status(vol.id, "error")
+
+    env.time.on_sleep = break_creating_volumes
+    with pytest.raises(gs_exc.BackendException, match="status error"):
+        add(store, pattern(CHUNK))
+    env.assert_clean()
+
+
+def test_add_volume_created_after_the_store_gave_up_is_still_deleted(env):
+    store = env.store(cinder_state_transition_timeout=5)
+    env.cloud.status_polls_before_ready = 10 ** 6
+    start = env.time.now
+
+    def finish_late():
+        if env.time.now - start > 6:
+            env.cloud.settle()
+
+    env.time.on_sleep = finish_late
+    with pytest.raises(gs_exc.BackendException, match="Timed out"):
+        add(store, pattern(CHUNK))
+    env.assert_clean()
+
+
+@pytest.mark.parametrize("operation", ["connect", "disconnect"])
+def test_add_connector_failure(env, operation):
+    store = env.store()
+    env.factory.fail_on(operation)
+    with pytest.raises(gs_exc.BackendException, match=operation.title()):
+        add(store, pattern(2 * CHUNK))
+    env.assert_clean()
+
+
+@pytest.mark.parametrize("online", [True, False])
+def test_add_connector_failure_while_growing(env, online):
+    # Offline, the volume is connected again after the extend; online,
+    # os-brick is asked to see the new size (block devices).  Fail that.
+    store = env.store(cinder_do_extend_attached=online)
+    operation = "extend" if online else "connect"
+
+    def fail_once_extending():
+        if any(v.status == "extending" for v in env.cloud.volumes):
+            env.factory.fail_on(operation)
+            env.time.on_sleep = None
+
+    env.time.on_sleep = fail_once_extending
+    if online and env.protocol == "nfs":
+        # a file on a share shows its new size by itself: nothing to fail
+        uri, *_ = add(store, pattern(GIB + CHUNK), size=0)
+        env.assert_clean(keep=[uri.rsplit("/", 1)[1]])
+        return
+    with pytest.raises(gs_exc.BackendException):
+        add(store, pattern(GIB + CHUNK), size=0)
+    env.assert_clean()
+
+
+def test_add_busy_volume_is_retried(env):
+    # Cinder says 400 while another user still holds the volume
+    store = env.store()
+    env.cloud.fail_next("POST", r"/attachments$", 400)
+    data = pattern(CHUNK + 3)
+    uri, *_ = add(store, data)
+    assert read_all(store, env.location(store, uri)) == data
+
+
+def test_add_busy_volume_gives_up_after_the_attempts(env):
+    store = env.store(cinder_attachment_retry_attempts=2)
+    env.cloud.fail_next("POST", r"/attachments$", 400, times=2)
+    with pytest.raises(gs_exc.BackendException, match="HTTP 400"):
+        add(store, pattern(CHUNK))
+    env.assert_clean()
+
+
+# -- get ----------------------------------------------------------------------
+GET_STEPS = [
+    ("volume show", "GET", VOLUME + "$"),
+    ("attachment create", "POST", r"/attachments$"),
+    ("attachment update", "PUT", r"/attachments/"),
+    ("attachment complete", "POST", r"/attachments/.*/action$"),
+]
+
+
+@pytest.fixture
+def image(env):
+    store = env.store()
+    data = pattern(3 * CHUNK + 1)
+    uri, *_ = add(store, data)
+    env.cloud.requests.clear()
+    return store, env.location(store, uri), data, uri.rsplit("/", 1)[1]
+
+
+@pytest.mark.parametrize("step,method,path", GET_STEPS,
+                         ids=[s[0] for s in GET_STEPS])
+def test_get_fails_cleanly_at_each_cinder_step(env, image, step, method,
+                                               path):
+    store, location, data, vid = image
+    env.cloud.fail_next(method, path, 500)
+    with pytest.raises(gs_exc.BackendException, match="HTTP 500"):
+        store.get(location)
+    env.assert_clean(keep=[vid])
+    assert env.cloud.volume(vid).status == "available"
+    assert read_all(store, location) == data
+
+
+def test_get_connect_failure(env, image):
+    store, location, data, vid = image
+    env.factory.fail_on("connect")
+    with pytest.raises(gs_exc.BackendException, match="Connecting"):
+        store.get(location)
+    env.assert_clean(keep=[vid])
+    assert env.cloud.volume(vid).status == "available"
+
+
+def test_get_disconnect_failure_is_reported_and_leaves_nothing(env, image):
+    store, location, data, vid = image
+    reader, _ = store.get(location)
+    assert next(reader) == data[:CHUNK]
+    env.factory.fail_on("disconnect")
+    with pytest.raises(gs_exc.BackendException, match="Disconnecting"):
+        reader.close()
+    env.assert_clean(keep=[vid])
+    assert env.cloud.volume(vid).status == "available"
+
+
+def test_get_attachment_delete_failure_is_reported(env, image):
+    store, location, data, vid = image
+    reader, _ = store.get(location)
+    env.cloud.fail_next("DELETE", r"/attachments/", 500)
+    with pytest.raises(gs_exc.BackendException, match="Deleting attach"):
+        b"".join(reader)
+    env.factory.assert_clean()
+    # what is left is an attachment Cinder refused to delete; nothing of
+    # it is connected any more
+    [attachment] = env.cloud.volume(vid).attachments.values()
+    assert attachment.attach_status == "attached"
+
+
+def test_add_request_bodies_are_what_cinder_expects(env):
+    store = env.store()
+    add(store, pattern(CHUNK))
+    [create] = [r for r in env.cloud.requests
+                if r.method == "POST" and r.path == "/volumes"]
+    body = create.body["volume"]
+    assert body["size"] == 1 and body["volume_type"] == "glance-fast"
+    assert json.dumps(body["metadata"])  # strings only (Cinder checks)
