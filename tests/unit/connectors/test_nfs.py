@@ -1,0 +1,137 @@
+"""NFS volumes: shares counted across readers, raw files only."""
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from glance_store import exceptions as gs_exc
+
+from tests.unit.fakes.cloud import NFS_EXPORT
+from tests.unit.harness import CHUNK
+from tests.unit.harness import new_image_id
+from tests.unit.harness import pattern
+from tests.unit.harness import read_all
+
+
+@pytest.fixture
+def two_images(nfs_env):
+    env = nfs_env
+    store = env.store()
+    images = []
+    for seed in (1, 2):
+        data = pattern(3 * CHUNK, seed=seed)
+        uri, *_ = store.add(new_image_id(), io.BytesIO(data), len(data),
+                            "sha512")
+        images.append((env.location(store, uri), data))
+    # every upload was the only user of the share: unmounted each time
+    assert len(env.mounts.unmounted) == 2
+    env.mounts.unmounted.clear()
+    return store, images
+
+
+def refs_file(env):
+    key = hashlib.sha256(NFS_EXPORT.encode()).hexdigest()[:20]
+    return env.lock_path / "share-refs" / ("nfs-%s.json" % key)
+
+
+def test_share_unmounted_once_after_the_last_reader(nfs_env, two_images):
+    env = nfs_env
+    store, [(loc1, data1), (loc2, data2)] = two_images
+    mount_point = str(env.cloud.backing_dir)
+
+    first, _ = store.get(loc1)
+    second, _ = store.get(loc2)
+    assert next(first) == data1[:CHUNK]
+    assert next(second) == data2[:CHUNK]
+    assert len(json.loads(refs_file(env).read_text())) == 2
+
+    first.close()
+    assert env.mounts.unmounted == []  # the other reader still uses it
+    assert b"".join(second) == data2[CHUNK:]
+    assert env.mounts.unmounted == [mount_point]
+    assert not refs_file(env).exists()
+    env.assert_clean(keep=[v.id for v in env.cloud.volumes])
+
+
+def test_second_reader_of_a_volume_waits_for_the_first(nfs_env,
+                                                      two_images):
+    env = nfs_env
+    store, [(loc1, data1), _] = two_images
+    first, _ = store.get(loc1)
+    next(first)
+
+    def first_reader_done():
+        first.close()
+        env.time.on_sleep = None
+
+    # Cinder refuses a second attachment of a non-multiattach volume
+    # (400) until the first reader has detached; the store waits
+    env.time.on_sleep = first_reader_done
+    assert read_all(store, loc1) == data1
+    assert env.time.sleeps
+    assert len(env.mounts.unmounted) == 2
+    env.assert_clean(keep=[v.id for v in env.cloud.volumes])
+
+
+def test_holder_from_a_dead_worker_does_not_pin_the_share(nfs_env,
+                                                          two_images):
+    env = nfs_env
+    store, [(loc1, data1), _] = two_images
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    refs_file(env).parent.mkdir(parents=True, exist_ok=True)
+    refs_file(env).write_text(json.dumps(["%d:crashed" % dead.pid]))
+    assert read_all(store, loc1) == data1
+    assert len(env.mounts.unmounted) == 1
+
+
+def test_holder_from_a_live_worker_keeps_the_share(nfs_env, two_images):
+    env = nfs_env
+    store, [(loc1, data1), _] = two_images
+    refs_file(env).parent.mkdir(parents=True, exist_ok=True)
+    other_worker = os.getppid()
+    refs_file(env).write_text(json.dumps(["%d:busy" % other_worker]))
+    assert read_all(store, loc1) == data1
+    assert env.mounts.unmounted == []
+    assert json.loads(refs_file(env).read_text()) == [
+        "%d:busy" % other_worker]
+
+
+def test_connector_gets_the_mount_point_base(nfs_env):
+    env = nfs_env
+    store = env.store()
+    store.add(new_image_id(), io.BytesIO(b"x"), 1, "sha512")
+    assert {r.protocol.lower() for r in env.factory.requests} == {"nfs"}
+    assert {r.kwargs["conn"]["mount_point_base"]
+            for r in env.factory.requests} == {str(env.mount_base)}
+
+
+def test_qcow2_file_on_the_share_is_refused(nfs_env):
+    env = nfs_env
+    store = env.store()
+    vid = env.cloud.create_volume_directly(
+        env.service_project, 1, data=b"QFI\xfb" + bytes(100), fmt="qcow2",
+        metadata={"image_size": "104"})
+    location = env.location(store, "cinder://fast/%s" % vid)
+    with pytest.raises(gs_exc.BackendException, match="qcow2"):
+        store.get(location)
+    env.assert_clean(keep=[vid])
+    assert env.cloud.volume(vid).status == "available"
+    assert env.factory.calls == []  # never connected, never mounted
+    assert env.mounts.unmounted == []
+
+
+def test_disconnect_failure_still_drops_the_reference(nfs_env, two_images):
+    env = nfs_env
+    store, [(loc1, data1), _] = two_images
+    reader, _ = store.get(loc1)
+    env.factory.fail_on("disconnect")
+    with pytest.raises(gs_exc.BackendException):
+        reader.close()
+    assert not refs_file(env).exists()
+    assert len(env.mounts.unmounted) == 1
+    env.factory.assert_clean()
