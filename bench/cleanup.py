@@ -1,0 +1,128 @@
+"""Finding and removing what the benchmark created in Cinder."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from collections.abc import Iterable
+from typing import Any
+
+LOG = logging.getLogger(__name__)
+
+
+def admin_client(env: dict[str, Any]) -> Any:
+    """cinderclient (3.54) as the environment's admin (all projects)."""
+    from cinderclient import api_versions
+    from cinderclient.v3 import client as cinder_v3
+    from keystoneauth1 import identity
+    from keystoneauth1 import session as ks_session
+
+    user = env["admin"]
+    auth = identity.V3Password(
+        auth_url=env["keystone"]["auth_url"], username=user["username"],
+        password=user["password"], project_name=user["project_name"],
+        user_domain_name=user["user_domain_name"],
+        project_domain_name=user["project_domain_name"])
+    return cinder_v3.Client(session=ks_session.Session(auth=auth),
+                            service_type="volumev3",
+                            api_version=api_versions.APIVersion("3.54"))
+
+
+def list_volumes(client: Any) -> list[Any]:
+    return list(client.volumes.list(search_opts={"all_tenants": 1}))
+
+
+def named(client: Any, prefixes: Iterable[str]) -> list[Any]:
+    prefixes = tuple(prefixes)
+    return [v for v in list_volumes(client)
+            if (v.name or "").startswith(prefixes)]
+
+
+def remove_volume(client: Any, volume: Any) -> None:
+    """Delete a volume whatever its state: detach, reset, force."""
+    from cinderclient import exceptions as cexc
+
+    try:
+        volume = client.volumes.get(volume.id)
+    except cexc.NotFound:
+        return
+    if volume.status == "deleting":
+        return
+    for att in getattr(volume, "attachments", None) or []:
+        with contextlib.suppress(Exception):
+            client.attachments.delete(att.get("attachment_id")
+                                      or att.get("id"))
+    if volume.status in ("creating", "extending", "attaching",
+                         "detaching", "in-use", "reserved"):
+        # Give Cinder a moment to finish what it was doing.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                volume = client.volumes.get(volume.id)
+            except cexc.NotFound:
+                return
+            if volume.status not in ("creating", "extending", "attaching",
+                                     "detaching"):
+                break
+    try:
+        client.volumes.delete(volume.id)
+        return
+    except cexc.NotFound:
+        return
+    except Exception as exc:
+        LOG.info("Deleting volume %s (%s) failed: %s; forcing", volume.id,
+                 volume.status, exc)
+    with contextlib.suppress(Exception):
+        client.volumes.reset_state(volume.id, "available",
+                                   attach_status="detached")
+    try:
+        client.volumes.delete(volume.id)
+    except cexc.NotFound:
+        return
+    except Exception:
+        client.volumes.force_delete(volume.id)
+
+
+def wait_gone(client: Any, ids: Iterable[str], timeout: float = 180,
+              interval: float = 0.1) -> list[str]:
+    """Wait until the volumes are gone; return those that are not."""
+    from cinderclient import exceptions as cexc
+
+    left = set(ids)
+    deadline = time.monotonic() + timeout
+    while left and time.monotonic() < deadline:
+        for vid in list(left):
+            try:
+                status = client.volumes.get(vid).status
+            except cexc.NotFound:
+                left.discard(vid)
+                continue
+            if status == "error_deleting":
+                with contextlib.suppress(Exception):
+                    client.volumes.reset_state(vid, "error")
+                    client.volumes.delete(vid)
+        if left:
+            time.sleep(interval)
+    return sorted(left)
+
+
+def sweep(client: Any, prefixes: Iterable[str],
+          log: Callable[[str], None] | None = None) -> list[str]:
+    """Remove every volume whose name starts with one of ``prefixes``.
+
+    Returns the ids of volumes that could not be removed.
+    """
+    volumes = named(client, prefixes)
+    for volume in volumes:
+        if log:
+            log("removing volume %s (%s, %s)" % (volume.id, volume.name,
+                                                 volume.status))
+        try:
+            remove_volume(client, volume)
+        except Exception as exc:
+            if log:
+                log("could not remove volume %s: %s" % (volume.id, exc))
+    return wait_gone(client, [v.id for v in volumes])

@@ -1,0 +1,90 @@
+"""Shared by the orchestrator and its worker processes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pathlib
+import subprocess
+import time
+from typing import Any
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+AIO_DIR = pathlib.Path(os.environ.get("GSC_AIO_DIR",
+                                      "/var/lib/glance-store-cinder-aio"))
+ENV_JSON = AIO_DIR / "env.json"
+
+OURS = "ours"
+INTREE = "in-tree"
+CONTENDERS = (OURS, INTREE)
+
+# Every image id of the benchmark starts with this (a valid UUID prefix,
+# so it cannot be mistaken for a uuid4 of someone else by chance): the
+# volumes are "image-<id>", and cleanup finds them by it.
+IMAGE_MARK = "bece0b0b-"
+BASELINE_MARK = "gsc-bench-"
+
+
+def load_env() -> dict[str, Any]:
+    with open(ENV_JSON, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def write_json(path: pathlib.Path | str, data: Any) -> None:
+    path = pathlib.Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1, sort_keys=False)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def drop_caches() -> float:
+    """``sync`` then drop the page cache; the seconds it took."""
+    start = time.perf_counter()
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+    return time.perf_counter() - start
+
+
+def mounts_under(*bases: str | os.PathLike[str]) -> list[str]:
+    prefixes = [str(b).rstrip("/") + "/" for b in bases]
+    found = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            point = line.split()[4].replace("\\040", " ")
+            if any(point.startswith(p) for p in prefixes):
+                found.append(point)
+    return found
+
+
+def unmount_all_under(*bases: str | os.PathLike[str]) -> list[str]:
+    """Unmount whatever is mounted below ``bases``; return what was."""
+    left = mounts_under(*bases)
+    for point in sorted(left, key=len, reverse=True):
+        for _ in range(5):
+            done = subprocess.run(["umount", point], capture_output=True,
+                                  text=True)
+            if done.returncode == 0 or point not in mounts_under(point):
+                break
+            time.sleep(0.5)
+        with contextlib.suppress(OSError):
+            os.rmdir(point)
+    still = mounts_under(*bases)
+    if still:
+        raise RuntimeError("still mounted after umount: %s" % still)
+    return left
+
+
+def volume_path(env: dict[str, Any], volume_id: str) -> str:
+    """The file that backs an NFS volume, on the export."""
+    return os.path.join(env["nfs"]["export_dir"], "volume-%s" % volume_id)
+
+
+def volume_id_of(uri: str) -> str:
+    return uri.rstrip("/").rsplit("/", 1)[1]

@@ -1,0 +1,67 @@
+"""glance-api.conf-style files for the two contenders.
+
+Both get the same options in their store group (same Cinder, user, volume
+type, timeouts); only the driver type differs: ``volume`` (this driver)
+or ``cinder`` (glance_store's in-tree driver).  This driver also gets a
+second store, ``thin``, identical but with ``cinder_thin_provisioning``.
+Each contender has its own mount point base and lock directory.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from bench.common import INTREE
+from bench.common import OURS
+
+STORE = "bench"
+THIN_STORE = "thin"
+
+
+def store_options(env: dict[str, Any], mount_base: str) -> str:
+    svc = env["service_user"]
+    return f"""\
+cinder_store_auth_address = {env["keystone"]["auth_url"]}
+cinder_store_user_name = {svc["username"]}
+cinder_store_password = {svc["password"]}
+cinder_store_project_name = {svc["project_name"]}
+cinder_store_user_domain_name = {svc["user_domain_name"]}
+cinder_store_project_domain_name = {svc["project_domain_name"]}
+cinder_catalog_info = volumev3::publicURL
+cinder_volume_type = {env["volume_types"]["fast"]}
+cinder_mount_point_base = {mount_base}
+cinder_state_transition_timeout = 300
+"""
+
+
+def conf_text(env: dict[str, Any], contender: str, workdir: str) -> str:
+    mount_base = os.path.join(workdir, "mnt")
+    common = store_options(env, mount_base)
+    if contender == OURS:
+        backends = "%s:volume, %s:volume" % (STORE, THIN_STORE)
+        groups = (f"[{STORE}]\n{common}\n"
+                  f"[{THIN_STORE}]\n{common}"
+                  "cinder_thin_provisioning = true\n")
+    elif contender == INTREE:
+        backends = "%s:cinder" % STORE
+        groups = f"[{STORE}]\n{common}"
+    else:
+        raise ValueError(contender)
+    return f"""\
+[DEFAULT]
+enabled_backends = {backends}
+
+[glance_store]
+default_backend = {STORE}
+
+{groups}
+[oslo_concurrency]
+lock_path = {os.path.join(workdir, "locks")}
+
+[os_brick]
+lock_path = {env["os_brick"]["lock_path"]}
+
+[privsep_osbrick]
+helper_command = {env["os_brick"]["privsep_helper_command"]}
+"""

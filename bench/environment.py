@@ -1,0 +1,81 @@
+"""The functional environment: started when needed, waited for."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.common import ENV_JSON
+from bench.common import REPO
+
+AIO = REPO / "tools" / "openstack-aio"
+
+
+def healthy() -> bool:
+    if not ENV_JSON.exists():
+        return False
+    done = subprocess.run([str(AIO / "status")], capture_output=True,
+                          text=True)
+    return done.returncode == 0
+
+
+def start(log: Callable[[str], None]) -> float:
+    """``tools/openstack-aio/up --no-glance``; the seconds it took."""
+    log("bench: starting the environment: tools/openstack-aio/up "
+        "--no-glance")
+    t0 = time.monotonic()
+    proc = subprocess.Popen([str(AIO / "up"), "--no-glance"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        log("  " + line.rstrip())
+    rc = proc.wait()
+    if rc != 0:
+        raise RuntimeError("tools/openstack-aio/up --no-glance failed "
+                           "(exit %d)" % rc)
+    return time.monotonic() - t0
+
+
+def cinder_answers(env: dict[str, Any]) -> bool:
+    from bench.cleanup import admin_client
+    try:
+        client = admin_client(env)
+        names = {t.name for t in client.volume_types.list()}
+        pools = client.pools.list()
+    except Exception:
+        return False
+    return env["volume_types"]["fast"] in names and bool(pools)
+
+
+def ensure(log: Callable[[str], None], allow_start: bool = True,
+           wait: float = 600) -> tuple[dict[str, Any], float]:
+    """The environment, up; and how long starting it took (0 if it ran).
+
+    Another user may be restarting the services: an environment that
+    does not answer is waited for (and started again, at most twice)
+    until ``wait`` seconds have passed.
+    """
+    started = 0.0
+    deadline = time.monotonic() + wait
+    attempts = 0
+    while True:
+        ok = healthy()
+        if ok:
+            env = json.loads(ENV_JSON.read_text())
+            if cinder_answers(env):
+                return env, started
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                "the environment is not healthy after %d s: see "
+                "tools/openstack-aio/status" % wait)
+        if not ok and allow_start and attempts < 2:
+            attempts += 1
+            started += start(log)
+            continue
+        log("bench: waiting for the environment (%s)" % (
+            "Cinder does not answer yet" if ok else "not healthy"))
+        time.sleep(5)

@@ -1,0 +1,512 @@
+"""Medians, ratios, targets; the table, JSON, Markdown and chart."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import statistics
+import subprocess
+from typing import Any
+
+from bench.common import INTREE
+from bench.common import OURS
+from bench.common import REPO
+from bench.common import GiB
+from bench.common import MiB
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    workload: str
+    label: str
+    limit: str              # baseline sample name
+    intree: str = ""        # in-tree workload compared with (default same)
+
+
+ROWS = (
+    Row("add_known", "add {known}, known size", "hash_overlapped"),
+    Row("add_unknown_small", "add {unknown_small}, unknown size",
+        "hash_overlapped"),
+    Row("add_unknown_large", "add {unknown_large}, unknown size",
+        "hash_overlapped"),
+    Row("add_small", "add {small} x{small_count}, per image",
+        "cinder_cycle"),
+    Row("get", "get {known}, cold cache", "device_read"),
+    Row("concurrent_add", "{concurrency} concurrent adds of {concurrent}",
+        "hash_overlapped"),
+    Row("concurrent_get", "{concurrency} concurrent gets of {concurrent}",
+        "device_read"),
+    Row("sparse_dense", "add {sparse} sparse raw, known size",
+        "hash_overlapped"),
+    Row("sparse_thin", "... with cinder_thin_provisioning",
+        "hash_overlapped", intree="sparse_dense"),
+)
+
+LIMIT_LABELS = {
+    "hash_md5": "md5 of {known}, one thread",
+    "hash_sha512": "sha512 of {known}, one thread",
+    "hash_serial": "md5 then sha512 of {known}",
+    "hash_overlapped": "md5 and sha512 of {known}, two threads",
+    "device_write": "copy {known} to a new file on the export + fsync",
+    "device_read": "read that file, cold cache",
+    "cinder_cycle": "Cinder: create 1 GiB volume .. available, attach "
+                    "(create/update/connect/complete), detach "
+                    "(disconnect/unmount/delete)",
+}
+
+
+def size_text(n: int) -> str:
+    if n >= GiB and n % (GiB // 4) == 0:
+        return ("%g GiB" % (n / GiB))
+    if n >= MiB:
+        return "%g MiB" % (n / MiB)
+    return "%d B" % n
+
+
+def label_of(template: str, profile: Any) -> str:
+    values = {f.name: getattr(profile, f.name)
+              for f in dataclasses.fields(profile)}
+    return template.format(**{k: size_text(v) if isinstance(v, int)
+                              and k not in ("rounds", "small_count",
+                                            "concurrency", "cinder_cycles",
+                                            "large_rounds") else v
+                              for k, v in values.items()})
+
+
+def stats(samples: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not samples:
+        return None
+    failed = [s for s in samples if not s["ok"]]
+    out: dict[str, Any] = {"n": len(samples), "failed": len(failed)}
+    if failed:
+        out["status"] = "FAILED"
+        out["error"] = failed[0]["error"]
+        out["failed_rounds"] = sorted({s["round"] for s in failed})
+        return out
+    secs = sorted(s["seconds"] for s in samples)
+    med = statistics.median(secs)
+    nbytes = samples[0]["bytes"]
+    out.update({
+        "status": "ok",
+        "median_s": med,
+        "min_s": secs[0],
+        "max_s": secs[-1],
+        "spread_pct": 100.0 * (secs[-1] - secs[0]) / med if med else 0.0,
+        "bytes": nbytes,
+        "mib_s": nbytes / MiB / med if med and nbytes else None,
+    })
+    alloc = [s["extra"]["allocated"] for s in samples
+             if s.get("extra", {}).get("allocated") is not None]
+    if alloc:
+        out["allocated_median"] = statistics.median(alloc)
+    steps = [s["extra"] for s in samples if s.get("extra")
+             and "create" in s["extra"]]
+    if steps:
+        out["steps_median_s"] = {k: statistics.median(x[k] for x in steps)
+                                 for k in steps[0]}
+    return out
+
+
+def summarize(samples: list[dict[str, Any]], profile: Any,
+              data_bytes: dict[str, int]) -> dict[str, Any]:
+    def pick(workload: str, contender: str) -> list[dict[str, Any]]:
+        return [s for s in samples if s["workload"] == workload
+                and s["contender"] == contender]
+
+    limits = {name: stats(pick(name, "limit")) for name in LIMIT_LABELS}
+    rows = []
+    for row in ROWS:
+        ours = stats(pick(row.workload, OURS))
+        intree = stats(pick(row.intree or row.workload, INTREE))
+        limit = limits.get(row.limit)
+        entry: dict[str, Any] = {
+            "workload": row.workload,
+            "label": label_of(row.label, profile),
+            "ours": ours, "in_tree": intree,
+            "in_tree_workload": row.intree or row.workload,
+            "limit_name": row.limit, "limit": limit,
+        }
+        if ours is None:
+            continue
+        entry["ratio_in_tree"] = _ratio(ours, intree)
+        if row.limit == "cinder_cycle":
+            entry["ratio_limit"] = _ratio(ours, limit)
+            if ours.get("status") == "ok" and limit and \
+                    limit.get("status") == "ok":
+                entry["overhead_ms"] = 1000 * (ours["median_s"]
+                                               - limit["median_s"])
+        else:
+            entry["ratio_limit"] = _rate_ratio(ours, limit)
+        if row.workload in data_bytes:
+            entry["data_bytes"] = data_bytes[row.workload]
+        rows.append(entry)
+    return {"rows": rows, "limits": limits,
+            "targets": targets(rows)}
+
+
+def _ratio(ours: dict[str, Any] | None, other: dict[str, Any] | None
+           ) -> float | None:
+    """Throughput of ours over the other's (same bytes): >1 is faster."""
+    if not ours or not other or ours.get("status") != "ok" \
+            or other.get("status") != "ok":
+        return None
+    return other["median_s"] / ours["median_s"]
+
+
+def _rate_ratio(ours: dict[str, Any] | None, limit: dict[str, Any] | None
+                ) -> float | None:
+    if not ours or not limit or ours.get("status") != "ok" \
+            or limit.get("status") != "ok" or not limit.get("mib_s"):
+        return None
+    return ours["mib_s"] / limit["mib_s"]
+
+
+def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by = {r["workload"]: r for r in rows}
+    out = []
+
+    def add(name: str, value: float | None, op: str, goal: float,
+            text: str, note: str = "") -> None:
+        met = None if value is None else (value >= goal if op == ">="
+                                          else value <= goal)
+        out.append({"target": name, "value": value, "goal": goal,
+                    "op": op, "met": met, "text": text, "note": note})
+
+    def ok(w: str, who: str) -> bool:
+        r = by.get(w)
+        return bool(r and r.get(who) and r[who].get("status") == "ok")
+
+    if "add_known" in by:
+        add("known-size add vs in-tree", by["add_known"]["ratio_in_tree"],
+            ">=", 2.0, "ours/in-tree throughput")
+        add("known-size add vs hashing limit",
+            by["add_known"]["ratio_limit"], ">=", 0.8,
+            "ours / md5+sha512 in two threads")
+    for w in ("add_unknown_small", "add_unknown_large"):
+        if w not in by:
+            continue
+        r = by[w]
+        note = ""
+        value = r["ratio_in_tree"]
+        if ok(w, "ours") and not ok(w, "in_tree") and r.get("in_tree"):
+            note = "in-tree FAILED (wrong data); ours correct"
+            value = float("inf")
+        add("unknown-size add vs in-tree (%s)" % r["label"], value, ">=",
+            5.0, "ours/in-tree throughput", note)
+    if "add_small" in by:
+        r = by["add_small"]
+        lat = None if r["ratio_in_tree"] is None else 1 / r["ratio_in_tree"]
+        add("1 MiB add latency vs in-tree", lat, "<=", 0.5,
+            "ours/in-tree latency")
+        add("1 MiB add overhead over Cinder's own time",
+            r.get("overhead_ms"), "<=", 150.0,
+            "ms, ours minus create+attach+detach")
+    if "get" in by:
+        add("get vs in-tree", by["get"]["ratio_in_tree"], ">=", 1.5,
+            "ours/in-tree throughput")
+        add("get vs device read", by["get"]["ratio_limit"], ">=", 0.8,
+            "ours / cold read of a file on the export")
+    for w in ("concurrent_add", "concurrent_get"):
+        if w in by:
+            add("%s vs in-tree" % w.replace("_", " "),
+                by[w]["ratio_in_tree"], ">=", 1.5,
+                "aggregate throughput, all bytes checked")
+    if ok("sparse_thin", "ours") and ok("sparse_dense", "ours"):
+        thin, dense = by["sparse_thin"]["ours"], by["sparse_dense"]["ours"]
+        add("sparse add, thin vs dense", dense["median_s"]
+            / thin["median_s"], ">=", 3.0, "ours thin / ours dense "
+            "throughput")
+        data = by["sparse_thin"].get("data_bytes")
+        alloc = thin.get("allocated_median")
+        if data and alloc is not None:
+            add("sparse add, allocated / data (thin)", alloc / data, "<=",
+                1.1, "backing file's allocated bytes / data bytes")
+    return out
+
+
+# -- machine --------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    def read(path: str) -> str:
+        try:
+            with open(path, encoding="utf-8") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    cpu = ""
+    for line in read("/proc/cpuinfo").splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = 0
+    for line in read("/proc/meminfo").splitlines():
+        if line.startswith("MemTotal:"):
+            mem = int(line.split()[1]) * 1024
+    distro = ""
+    for line in read("/etc/os-release").splitlines():
+        if line.startswith("PRETTY_NAME="):
+            distro = line.split("=", 1)[1].strip('"')
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": cpu,
+        "memory_gib": round(mem / GiB, 1),
+        "kernel": platform.release(),
+        "os": distro,
+        "python": platform.python_version(),
+    }
+
+
+def versions(env: dict[str, Any]) -> dict[str, Any]:
+    from importlib import metadata
+    out: dict[str, Any] = {}
+    for dist in ("glance-store", "glance-store-cinder", "os-brick",
+                 "python-cinderclient"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse",
+                               "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain",
+             "glance_store_cinder"], capture_output=True,
+            text=True).stdout.strip()
+        out["glance_store_cinder_commit"] = head + ("+dirty" if dirty
+                                                    else "")
+    except OSError:
+        pass
+    out["cinder"] = env.get("versions", {}).get("cinder")
+    return out
+
+
+# -- text -------------------------------------------------------------------
+def _secs(s: dict[str, Any] | None) -> str:
+    if not s:
+        return "-"
+    if s.get("status") != "ok":
+        return "FAILED"
+    return "%.2f" % s["median_s"]
+
+
+def _rate(s: dict[str, Any] | None) -> str:
+    if not s or s.get("status") != "ok" or not s.get("mib_s"):
+        return "FAILED" if s and s.get("status") != "ok" else "-"
+    return "%.0f" % s["mib_s"]
+
+
+def _spread(s: dict[str, Any] | None) -> str:
+    if not s or s.get("status") != "ok":
+        return ""
+    return "%d%%" % round(s["spread_pct"])
+
+
+def _x(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if v == float("inf"):
+        return "inf"
+    return "%.2fx" % v
+
+
+def table_rows(summary: dict[str, Any]) -> tuple[list[str],
+                                                 list[list[str]]]:
+    head = ["workload", "ours s", "±", "ours MiB/s", "in-tree s", "±",
+            "in-tree MiB/s", "limit", "ours/in-tree", "ours/limit"]
+    lines = []
+    for r in summary["rows"]:
+        ours, intree, limit = r["ours"], r["in_tree"], r["limit"]
+        if r["limit_name"] == "cinder_cycle":
+            lim = "%s s (Cinder)" % _secs(limit)
+        else:
+            lim = "%s MiB/s (%s)" % (_rate(limit), {
+                "hash_overlapped": "hash",
+                "device_read": "read"}.get(r["limit_name"],
+                                           r["limit_name"]))
+        it_secs = _secs(intree)
+        if r["in_tree_workload"] != r["workload"] and intree:
+            it_secs += " (dense)"
+        lines.append([r["label"], _secs(ours), _spread(ours), _rate(ours),
+                      it_secs, _spread(intree), _rate(intree), lim,
+                      _x(r.get("ratio_in_tree")),
+                      _x(r.get("ratio_limit"))])
+    return head, lines
+
+
+def text_table(summary: dict[str, Any]) -> str:
+    head, lines = table_rows(summary)
+    widths = [max(len(x) for x in col)
+              for col in zip(head, *lines, strict=True)]
+    fmt = "  ".join("%%-%ds" % w if i == 0 else "%%%ds" % w
+                    for i, w in enumerate(widths))
+    out = [fmt % tuple(head), fmt % tuple("-" * w for w in widths)]
+    out += [fmt % tuple(line) for line in lines]
+    return "\n".join(out)
+
+
+def md_table(summary: dict[str, Any]) -> str:
+    head, lines = table_rows(summary)
+    out = ["| " + " | ".join(head) + " |",
+           "|" + "|".join("---" if i == 0 else "---:"
+                          for i in range(len(head))) + "|"]
+    out += ["| " + " | ".join(x.replace("|", "\\|") for x in line) + " |"
+            for line in lines]
+    return "\n".join(out)
+
+
+def limits_text(summary: dict[str, Any], profile: Any) -> list[str]:
+    out = []
+    for name, s in summary["limits"].items():
+        if not s:
+            continue
+        label = label_of(LIMIT_LABELS[name], profile)
+        if s.get("status") != "ok":
+            out.append("%s: FAILED (%s)" % (label, s.get("error")))
+            continue
+        if s.get("mib_s"):
+            out.append("%s: %.2f s, %.0f MiB/s (±%d%%)" % (
+                label, s["median_s"], s["mib_s"], round(s["spread_pct"])))
+        else:
+            steps = s.get("steps_median_s", {})
+            out.append("%s: %.3f s (±%d%%)%s" % (
+                label, s["median_s"], round(s["spread_pct"]),
+                "; " + ", ".join("%s %.0f ms" % (k, 1000 * v)
+                                 for k, v in steps.items()) if steps
+                else ""))
+    return out
+
+
+def target_lines(summary: dict[str, Any]) -> list[str]:
+    out = []
+    for t in summary["targets"]:
+        v = t["value"]
+        if v is None:
+            shown = "n/a"
+        elif v == float("inf"):
+            shown = "inf"
+        elif "ms" in t["text"]:
+            shown = "%.0f" % v
+        else:
+            shown = "%.2f" % v
+        mark = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
+        out.append("%-6s %s: %s %s %g (%s)%s" % (
+            mark, t["target"], shown, t["op"], t["goal"], t["text"],
+            "; " + t["note"] if t["note"] else ""))
+    return out
+
+
+def sparse_lines(summary: dict[str, Any]) -> list[str]:
+    out = []
+    for r in summary["rows"]:
+        if not r["workload"].startswith("sparse"):
+            continue
+        data = r.get("data_bytes")
+        for who in ("ours", "in_tree"):
+            s = r.get(who)
+            if who == "in_tree" and r["workload"] == "sparse_thin":
+                continue
+            if s and s.get("allocated_median") is not None:
+                out.append("%s, %s: backing file allocates %.0f MiB for "
+                           "%.0f MiB of data" % (
+                               r["label"], who.replace("_", "-"),
+                               s["allocated_median"] / MiB,
+                               (data or 0) / MiB))
+    return out
+
+
+# -- chart ------------------------------------------------------------------
+def chart(summary: dict[str, Any], path: str, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = summary["rows"]
+    labels = [r["label"] for r in rows]
+    n = len(rows)
+    fig, ax = plt.subplots(figsize=(10, 0.55 * n + 1.8))
+    ys = range(n)
+    h = 0.38
+    for offset, key, name, color in ((-h / 2, "ratio_in_tree",
+                                      "ours / in-tree", "#2b7bba"),
+                                     (h / 2, "ratio_limit",
+                                      "ours / limit", "#f28e2b")):
+        vals = []
+        for r in rows:
+            v = r.get(key)
+            vals.append(0 if v is None or v == float("inf") else v)
+        bars = ax.barh([y + offset for y in ys], vals, height=h,
+                       color=color, label=name)
+        for bar, r in zip(bars, rows, strict=False):
+            v = r.get(key)
+            if v is None:
+                text = "FAILED" if key == "ratio_in_tree" and \
+                    r.get("in_tree") and \
+                    r["in_tree"].get("status") != "ok" else "n/a"
+                if key == "ratio_in_tree" and text == "FAILED":
+                    text = "in-tree FAILED"
+            else:
+                text = "%.2f" % v
+            ax.text(bar.get_width() + 0.03, bar.get_y() + bar.get_height()
+                    / 2, text, va="center", fontsize=8)
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_yticks(list(ys))
+    ax.set_yticklabels(labels, fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlabel("throughput ratio (higher is better; the 1 MiB row is "
+                  "1/latency; limit: hashing, device read or Cinder's own "
+                  "time)", fontsize=8)
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def markdown(summary: dict[str, Any], run: dict[str, Any],
+             profile: Any) -> str:
+    m = run["machine"]
+    v = run["versions"]
+    lines = [
+        "# glance_store_cinder benchmark (%s)" % run["profile"],
+        "",
+        "Run %s, %d round(s), contenders alternating ours, in-tree; "
+        "total run time %.1f min (environment start %.0f s)." % (
+            run["started"], run["rounds"], run["duration_s"] / 60,
+            run["env_start_s"]),
+        "",
+        "Machine: %d CPUs (%s), %.1f GiB RAM, Linux %s, %s, Python %s. "
+        "Cinder %s with its NFS driver over a loop-device ext4 export "
+        "(bind-mounted), same volume type for both drivers." % (
+            m["nproc"], m["cpu"], m["memory_gib"], m["kernel"], m["os"],
+            m["python"], _cinder_version(v)),
+        "glance_store %s (in-tree `cinder` driver), glance_store_cinder "
+        "%s (`volume` driver), os-brick %s." % (
+            v.get("glance-store"), v.get("glance_store_cinder_commit"),
+            v.get("os-brick")),
+        "",
+        "Median seconds over the rounds (± is (max-min)/median); MiB/s "
+        "from the median; ratios are of throughput, higher is better "
+        "(the 1 MiB row: of 1/latency).  FAILED: the driver returned "
+        "wrong data or an error in at least one round, no time counted.",
+        "",
+        md_table(summary),
+        "",
+        "Limits measured in the same run:",
+        "",
+    ]
+    lines += ["* " + x for x in limits_text(summary, profile)]
+    lines += ["", "Sparse image:", ""]
+    lines += ["* " + x for x in sparse_lines(summary)]
+    lines += ["", "Targets:", ""]
+    lines += ["* " + x for x in target_lines(summary)]
+    lines += ["", "![ratios](latest.png)", ""]
+    return "\n".join(lines)
+
+
+def _cinder_version(v: dict[str, Any]) -> str:
+    for item in v.get("cinder") or []:
+        if item.startswith("cinder=="):
+            return item.split("==", 1)[1]
+    return "?"
