@@ -36,8 +36,7 @@ def qcow2_image(size):
 
 # -- round trips --------------------------------------------------------------
 @pytest.mark.parametrize("size", [
-    0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK, 3 * CHUNK + 1,
-    GIB, GIB + 1, 2 * GIB + CHUNK // 2,
+    0, 1, CHUNK, CHUNK + 1, 3 * CHUNK, GIB, GIB + 1,
 ])
 def test_multi_store_round_trip(env, size):
     store = env.store("fast")
@@ -148,11 +147,9 @@ def test_invalid_image_size_is_refused_before_anything_is_created(env, bad):
 
 # -- size mismatches ----------------------------------------------------------
 @pytest.mark.parametrize("actual,announced", [
-    (3 * CHUNK, 3 * CHUNK - 1),      # more data than announced
-    (3 * CHUNK + 1, 3 * CHUNK),
+    (3 * CHUNK + 1, 3 * CHUNK),      # more data than announced
     (GIB + 1, GIB),                  # one byte past the volume
     (3 * CHUNK - 1, 3 * CHUNK),      # less data than announced
-    (0, 5),
     (GIB, 2 * GIB),
 ])
 def test_size_mismatch_is_invalid_and_leaves_nothing(env, actual, announced):
@@ -264,28 +261,28 @@ def stored(env):
     return store, env.location(store, "cinder://fast/%s" % vid), data, vid
 
 
-@pytest.mark.parametrize("offset,limit", [
-    (0, None), (1, None), (CHUNK, None), (CHUNK + 1, 10), (0, 1),
-    (0, CHUNK), (7, 2 * CHUNK + 1), (5 * CHUNK + 122, None),
-    (5 * CHUNK, 10 ** 9),
-])
-def test_get_offset_and_length_limit(env, stored, offset, limit):
+def test_get_offset_and_length_limit(env, stored):
     store, location, data, vid = stored
-    reader, length = store.get(location, offset=offset, chunk_size=limit)
-    expected = data[offset:offset + limit if limit else None]
-    assert length == len(expected)
-    chunks = list(reader)
-    assert b"".join(chunks) == expected
-    assert all(len(c) <= CHUNK for c in chunks)
-    assert reader.closed
-    env.assert_clean(keep=[vid])
+    for offset, limit in [
+            (0, None), (1, None), (CHUNK, None), (CHUNK + 1, 10), (0, 1),
+            (0, CHUNK), (7, 2 * CHUNK + 1), (5 * CHUNK + 122, None),
+            (5 * CHUNK, 10 ** 9)]:
+        reader, length = store.get(location, offset=offset,
+                                   chunk_size=limit)
+        expected = data[offset:offset + limit if limit else None]
+        assert length == len(expected), (offset, limit)
+        chunks = list(reader)
+        assert b"".join(chunks) == expected, (offset, limit)
+        assert all(len(c) <= CHUNK for c in chunks)
+        assert reader.closed
+        env.assert_clean(keep=[vid])
 
 
-@pytest.mark.parametrize("offset", [-1, 5 * CHUNK + 123, 10 ** 9])
-def test_get_offset_outside_the_image(env, stored, offset):
+def test_get_offset_outside_the_image(env, stored):
     store, location, _, vid = stored
-    with pytest.raises(gs_exc.Invalid):
-        store.get(location, offset=offset)
+    for offset in (-1, 5 * CHUNK + 123, 10 ** 9):
+        with pytest.raises(gs_exc.Invalid):
+            store.get(location, offset=offset)
     env.assert_clean(keep=[vid])
 
 
@@ -365,16 +362,15 @@ def test_missing_volume_is_not_found_everywhere(env):
     (503, gs_exc.RemoteServiceUnavailable),
     (400, gs_exc.BackendException),
 ])
-@pytest.mark.parametrize("operation", ["get", "get_size", "delete"])
 @pytest.mark.parametrize("protocol", ["local"])  # no connector involved
-def test_http_errors_are_typed_never_zero(env, stored, status, error,
-                                          operation):
+def test_http_errors_are_typed_never_zero(env, stored, status, error):
     store, location, data, vid = stored
-    env.cloud.fail_next("GET", "/volumes/%s$" % vid, status)
-    with pytest.raises(error) as raised:
-        getattr(store, operation)(location)
-    assert not isinstance(raised.value, gs_exc.NotFound)
-    assert "HTTP %d" % status in str(raised.value)
+    for operation in ("get", "get_size", "delete"):
+        env.cloud.fail_next("GET", "/volumes/%s$" % vid, status)
+        with pytest.raises(error) as raised:
+            getattr(store, operation)(location)
+        assert not isinstance(raised.value, gs_exc.NotFound)
+        assert "HTTP %d" % status in str(raised.value)
     env.assert_clean(keep=[vid])
     # nothing changed: the image is still there
     assert read_all(store, location) == data

@@ -50,7 +50,13 @@ def test_add_fails_cleanly_at_each_cinder_step(env, step, method, path):
         add(store, pattern(2 * CHUNK + 1))
     assert "HTTP 500" in str(raised.value)
     env.assert_clean()
-    # the store is still usable after the failure
+
+
+def test_store_works_after_a_failed_upload(env):
+    store = env.store()
+    env.factory.fail_on("connect")
+    with pytest.raises(gs_exc.BackendException):
+        add(store, b"first")
     uri, *_ = add(store, b"again")
     assert read_all(store, env.location(store, uri)) == b"again"
 
