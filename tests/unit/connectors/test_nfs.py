@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 from glance_store import exceptions as gs_exc
@@ -65,13 +66,18 @@ def test_second_reader_of_a_volume_waits_for_the_first(nfs_env,
     next(first)
 
     def first_reader_done():
-        first.close()
+        # another thread (greenthread, worker) detaches the first reader;
+        # it must not wait for the lock of the waiting second reader
+        closer = threading.Thread(target=first.close)
+        closer.start()
+        closer.join(timeout=5)
         env.time.on_sleep = None
 
     # Cinder refuses a second attachment of a non-multiattach volume
     # (400) until the first reader has detached; the store waits
     env.time.on_sleep = first_reader_done
     assert read_all(store, loc1) == data1
+    assert first.closed
     assert env.time.sleeps
     assert len(env.mounts.unmounted) == 2
     env.assert_clean(keep=[v.id for v in env.cloud.volumes])
