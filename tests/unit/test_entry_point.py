@@ -10,18 +10,18 @@ from glance_store_cinder.store import Store
 
 def test_create_multi_stores_loads_two_stores_by_entry_point(tmp_path):
     conf_file = tmp_path / "glance-api.conf"
-    conf_file.write_text("""
+    conf_file.write_text(f"""
 [DEFAULT]
 enabled_backends = fast:volume, slow:volume
 [glance_store]
 default_backend = fast
 [fast]
 cinder_volume_type = glance-fast
-cinder_mount_point_base = {base}/fast
+cinder_mount_point_base = {tmp_path}/fast
 [slow]
 cinder_volume_type = glance-slow
-cinder_mount_point_base = {base}/slow
-""".format(base=tmp_path))
+cinder_mount_point_base = {tmp_path}/slow
+""")
     conf = cfg.ConfigOpts()
     conf.register_opt(cfg.DictOpt("enabled_backends"))
     conf(["--config-file", str(conf_file)], project="glance")
