@@ -136,7 +136,7 @@ def admin_cinder(aio):
 def demo_contexts(aio):
     """Request contexts of two users in two projects (multitenant)."""
     out = {}
-    for key, user in zip("ab", aio["demo"]):
+    for key, user in zip("ab", aio["demo"][:2], strict=True):
         session = keystone_session(aio, user["username"], user["password"],
                                    user["project_name"])
         out[key] = oslo_context.RequestContext(
