@@ -11,6 +11,9 @@ from tests.unit.harness import new_image_id
 from tests.unit.harness import pattern
 from tests.unit.harness import read_all
 
+# Who talks to Keystone and Cinder does not depend on the export protocol.
+pytestmark = pytest.mark.parametrize("protocol", ["local"])
+
 
 def add(store, data=b"image", context=None):
     uri, *_ = store.add(new_image_id(), io.BytesIO(data), len(data),

@@ -24,6 +24,9 @@ from tests.unit.harness import new_image_id
 from tests.unit.harness import pattern
 from tests.unit.harness import read_all
 
+# for what does not depend on the export protocol
+LOCAL = pytest.mark.parametrize("protocol", ["local"])
+
 
 def volume_id_of(uri):
     return uri.rsplit("/", 1)[1]
@@ -115,6 +118,7 @@ def test_multi_store_reads_a_legacy_location(env):
     env.assert_clean()
 
 
+@LOCAL
 def test_context_without_project_gives_no_owner(env):
     store = env.store()
     ctx = oslo_context.RequestContext(project_id=None)
@@ -125,6 +129,7 @@ def test_context_without_project_gives_no_owner(env):
     assert "None" not in metadata.values()
 
 
+@LOCAL
 def test_iterable_source_of_uneven_chunks(env):
     store = env.store()
     parts = [pattern(n, seed=n) for n in (1, CHUNK + 7, 0, 3, 2 * CHUNK)]
@@ -136,6 +141,7 @@ def test_iterable_source_of_uneven_chunks(env):
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "10", True])
+@LOCAL
 def test_invalid_image_size_is_refused_before_anything_is_created(env, bad):
     store = env.store()
     with pytest.raises(gs_exc.Invalid):
@@ -196,6 +202,7 @@ def test_bootable_flag_for_listed_formats_only(env):
     assert read_all(store, env.location(store, q_uri)) == qcow
 
 
+@LOCAL
 def test_bootable_raw_when_raw_is_listed(env):
     store = env.store(cinder_bootable_volume_formats="raw,qcow2")
     uri, *_ = store.add(new_image_id(), io.BytesIO(pattern(100)), 100,
@@ -203,6 +210,7 @@ def test_bootable_raw_when_raw_is_listed(env):
     assert env.cloud.volume(volume_id_of(uri)).bootable is True
 
 
+@LOCAL
 def test_no_bootable_formats_never_sets_the_flag(env):
     store = env.store()
     qcow = qcow2_image(CHUNK)
@@ -330,6 +338,7 @@ def test_dropped_reader_detaches_when_collected(env, stored):
     assert env.cloud.volume(vid).status == "available"
 
 
+@LOCAL
 def test_get_size_without_recorded_size_is_the_volume_size(env):
     store = env.store()
     project = env.service_project
@@ -361,7 +370,7 @@ def test_missing_volume_is_not_found_everywhere(env):
     (503, gs_exc.RemoteServiceUnavailable),
     (400, gs_exc.BackendException),
 ])
-@pytest.mark.parametrize("protocol", ["local"])  # no connector involved
+@LOCAL  # no connector involved
 def test_http_errors_are_typed_never_zero(env, stored, status, error):
     store, location, data, vid = stored
     for operation in ("get", "get_size", "delete"):
@@ -381,7 +390,7 @@ def test_http_errors_are_typed_never_zero(env, stored, status, error):
     (409, gs_exc.InUseByStore),
     (403, gs_exc.Forbidden),
 ])
-@pytest.mark.parametrize("protocol", ["local"])
+@LOCAL
 def test_delete_refused_by_cinder_is_typed_and_keeps_the_volume(
         env, stored, status, error):
     store, location, data, vid = stored
@@ -393,6 +402,7 @@ def test_delete_refused_by_cinder_is_typed_and_keeps_the_volume(
     env.assert_clean()
 
 
+@LOCAL
 def test_location_without_volume_id_is_a_bad_uri(env):
     store = env.store()
 
@@ -403,6 +413,7 @@ def test_location_without_volume_id_is_a_bad_uri(env):
         store.get_size(Nowhere())
 
 
+@LOCAL
 def test_store_not_configured_says_so(env):
     store = env.store(configure=False)
     with pytest.raises(gs_exc.BadStoreConfiguration, match="not configured"):
@@ -434,6 +445,7 @@ def test_unknown_volume_type_refuses_add_and_delete_but_reads(env, caplog):
     env.assert_clean(keep=[vid])
 
 
+@LOCAL
 def test_existing_volume_type_is_accepted(env):
     store = env.store(cinder_volume_type="glance-slow")
     assert store.refusal is None
@@ -442,6 +454,7 @@ def test_existing_volume_type_is_accepted(env):
 
 
 @pytest.mark.parametrize("status", [500, 503])
+@LOCAL
 def test_cinder_failing_at_configure_does_not_refuse(env, status):
     env.cloud.fail_next("GET", "/types", status)
     store = env.store(cinder_volume_type="glance-fast")
@@ -450,6 +463,7 @@ def test_cinder_failing_at_configure_does_not_refuse(env, status):
     assert env.cloud.volume(volume_id_of(uri)).volume_type == "glance-fast"
 
 
+@LOCAL
 def test_cinder_unreachable_at_configure_does_not_refuse(env):
     outage = env.outage()
     store = env.store(collaborators=env.collaborators(
@@ -462,6 +476,7 @@ def test_cinder_unreachable_at_configure_does_not_refuse(env):
 
 
 # -- which store a legacy volume belongs to -----------------------------------
+@LOCAL
 def test_is_image_associated_with_store_by_volume_type(env):
     store = env.store(cinder_volume_type="glance-slow")
     project = env.service_project
@@ -475,6 +490,7 @@ def test_is_image_associated_with_store_by_volume_type(env):
         None, str(uuid.uuid4())) is False
 
 
+@LOCAL
 def test_is_image_associated_without_type_uses_cinder_default(env):
     store = env.store(cinder_volume_type=None)
     project = env.service_project
@@ -489,6 +505,7 @@ def test_is_image_associated_without_type_uses_cinder_default(env):
     assert store.is_image_associated_with_store(None, default) is False
 
 
+@LOCAL
 def test_is_image_associated_answers_false_on_errors(env):
     store = env.store()
     vid = env.cloud.create_volume_directly(env.service_project, 1)
@@ -512,6 +529,7 @@ def test_source_failing_midway_propagates_and_leaves_nothing(env, size,
     env.assert_clean()
 
 
+@LOCAL
 def test_glance_errors_from_the_source_are_not_rewrapped(env):
     # Glance's size-limiting reader raises its own exception; Glance
     # catches it by class, so it must come out as it went in.

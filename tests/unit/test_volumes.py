@@ -12,6 +12,8 @@ from tests.unit.harness import pattern
 from tests.unit.harness import read_all
 
 TIMEOUT = 20
+# most of this is Cinder-side only; the export protocol does not matter
+LOCAL = pytest.mark.parametrize("protocol", ["local"])
 
 
 @pytest.fixture
@@ -39,6 +41,7 @@ def test_delete_waits_for_a_reader_still_detaching(env, image):
     env.assert_clean()
 
 
+@LOCAL
 def test_delete_waits_while_cinder_still_shows_detaching(env, image):
     store, location, data, vid = image
     env.cloud.stall(vid, "detaching", 5, then="available")
@@ -47,6 +50,7 @@ def test_delete_waits_while_cinder_still_shows_detaching(env, image):
     env.assert_clean()
 
 
+@LOCAL
 def test_delete_of_a_volume_attached_elsewhere_times_out_as_in_use(env,
                                                                    image):
     store, location, data, vid = image
@@ -62,6 +66,7 @@ def test_delete_of_a_volume_attached_elsewhere_times_out_as_in_use(env,
     env.assert_clean()
 
 
+@LOCAL
 def test_delete_of_a_volume_being_deleted_is_done(env, image):
     store, location, data, vid = image
     env.cloud.stall(vid, "deleting", 10 ** 6, then="available")
@@ -69,6 +74,7 @@ def test_delete_of_a_volume_being_deleted_is_done(env, image):
     assert env.cloud.volume(vid).status == "deleting"
 
 
+@LOCAL
 def test_delete_waits_for_the_volume_to_be_deleting_or_gone(env, image):
     store, location, data, vid = image
     env.cloud.status_polls_before_ready = 3
@@ -78,6 +84,7 @@ def test_delete_waits_for_the_volume_to_be_deleting_or_gone(env, image):
     env.assert_clean()
 
 
+@LOCAL
 def test_error_volume_is_deleted(env, image):
     store, location, data, vid = image
     env.cloud.set_status(vid, "error")
@@ -85,6 +92,7 @@ def test_error_volume_is_deleted(env, image):
     env.assert_clean()
 
 
+@LOCAL
 def test_wait_status_stops_at_an_error_status(env):
     store = env.store()
     volumes = store.runtime.service_volumes()
@@ -95,6 +103,7 @@ def test_wait_status_stops_at_an_error_status(env):
     assert env.time.now - 1000.0 < 1  # no waiting out the timeout
 
 
+@LOCAL
 def test_wait_status_times_out(env):
     store = env.store(cinder_state_transition_timeout=7)
     volumes = store.runtime.service_volumes()
@@ -108,6 +117,7 @@ def test_wait_status_times_out(env):
     assert env.time.sleeps[:-1] == sorted(env.time.sleeps[:-1])
 
 
+@LOCAL
 def test_create_with_a_type_cinder_does_not_know(env):
     # configure could not check the type (Cinder was down), Cinder checks
     # it on create: a configuration error naming the type
@@ -121,6 +131,7 @@ def test_create_with_a_type_cinder_does_not_know(env):
     env.assert_clean()
 
 
+@LOCAL
 def test_volume_type_lookup_by_name_or_id(env):
     store = env.store()
     volumes = store.runtime.service_volumes()
@@ -131,6 +142,7 @@ def test_volume_type_lookup_by_name_or_id(env):
     assert volumes.default_volume_type() == "glance-fast"
 
 
+@LOCAL
 def test_volume_info_reads_what_the_store_needs(env):
     store = env.store()
     volumes = store.runtime.service_volumes()
@@ -145,6 +157,7 @@ def test_volume_info_reads_what_the_store_needs(env):
     assert info.attachments == () and info.multiattach is False
 
 
+@LOCAL
 def test_attachments_on_this_host_are_seen(env, image):
     # the service role lets the store see which host holds an attachment
     store, location, data, vid = image
