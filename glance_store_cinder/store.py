@@ -29,7 +29,7 @@ from glance_store_cinder.runtime import StoreRuntime
 from glance_store_cinder.runtime import os_brick_available
 from glance_store_cinder.runtime import setup_os_brick
 from glance_store_cinder.transfer import growth
-from glance_store_cinder.transfer.device import open_device
+from glance_store_cinder.transfer.device import opened
 from glance_store_cinder.transfer.reader import VolumeReader
 from glance_store_cinder.transfer.volume_target import VolumeWriteTarget
 from glance_store_cinder.transfer.writer import write_image
@@ -228,7 +228,7 @@ class Store(glance_store.driver.Store):
             target = VolumeWriteTarget(
                 runtime.attacher, volumes, volume_id,
                 extend_attached=settings.do_extend_attached,
-                gib=runtime.gib)
+                gib=runtime.gib, root_helper=settings.root_helper)
             with target:
                 result = write_image(
                     image_file, target, expected_size=image_size,
@@ -275,8 +275,9 @@ class Store(glance_store.driver.Store):
         try:
             attachment = resources.enter_context(
                 self.runtime.attacher.attach(volumes, volume, READ_ONLY))
-            device = open_device(attachment.device, writable=False)
-            resources.callback(device.close)
+            device = resources.enter_context(opened(
+                attachment.device, writable=False,
+                root_helper=self.runtime.settings.root_helper))
         except BaseException:
             resources.close()
             raise

@@ -8,14 +8,20 @@ from it come out short.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import logging
 import os
+from collections.abc import Iterator
 from typing import Any
 from typing import Protocol
 
 from glance_store import exceptions as gs_exc
+from oslo_concurrency import processutils
 
 from glance_store_cinder.connectors import ConnectedDevice
+
+LOG = logging.getLogger(__name__)
 
 
 class DeviceIO(Protocol):
@@ -107,6 +113,42 @@ def open_device(device: ConnectedDevice, writable: bool) -> DeviceIO:
     if device.file_object is not None:
         return FileObjectDevice(device.file_object)
     raise gs_exc.BackendException("connected volume has no path or handle")
+
+
+@contextlib.contextmanager
+def borrowed(path: str, root_helper: str) -> Iterator[None]:
+    """Own ``path`` while the block runs, when glance-api is not root.
+
+    Device nodes that os-brick creates belong to root; an unprivileged
+    glance-api takes them over with the root helper and gives them back.
+    """
+    uid = os.geteuid()
+    if uid == 0:
+        yield
+        return
+    owner = os.stat(path).st_uid
+    if owner == uid:
+        yield
+        return
+    processutils.execute("chown", str(uid), path, run_as_root=True,
+                         root_helper=root_helper)
+    try:
+        yield
+    finally:
+        processutils.execute("chown", str(owner), path, run_as_root=True,
+                             root_helper=root_helper)
+
+
+@contextlib.contextmanager
+def opened(device: ConnectedDevice, writable: bool,
+           root_helper: str) -> Iterator[DeviceIO]:
+    """The connected volume, accessible and open for the block's length."""
+    with contextlib.ExitStack() as stack:
+        if device.path is not None:
+            stack.enter_context(borrowed(device.path, root_helper))
+        io = open_device(device, writable)
+        stack.callback(io.close)
+        yield io
 
 
 def storage_error(exc: OSError, what: str) -> Exception:

@@ -16,7 +16,7 @@ from glance_store_cinder.attachment import Attacher
 from glance_store_cinder.attachment import Attachment
 from glance_store_cinder.transfer import growth
 from glance_store_cinder.transfer.device import DeviceIO
-from glance_store_cinder.transfer.device import open_device
+from glance_store_cinder.transfer.device import opened
 from glance_store_cinder.volumes import Volumes
 
 LOG = logging.getLogger(__name__)
@@ -26,12 +26,14 @@ class VolumeWriteTarget:
     """A context manager: attached on enter, detached on exit."""
 
     def __init__(self, attacher: Attacher, volumes: Volumes, volume_id: str,
-                 extend_attached: bool, gib: int) -> None:
+                 extend_attached: bool, gib: int,
+                 root_helper: str) -> None:
         self._attacher = attacher
         self._volumes = volumes
         self._volume_id = volume_id
         self._extend_attached = extend_attached
         self._gib = gib
+        self._root_helper = root_helper
         self._stack: contextlib.ExitStack | None = None
         self._device: DeviceIO | None = None
         self._attachment: Attachment | None = None
@@ -48,8 +50,9 @@ class VolumeWriteTarget:
         try:
             attachment = stack.enter_context(
                 self._attacher.attach(self._volumes, volume, READ_WRITE))
-            device = open_device(attachment.device, writable=True)
-            stack.callback(device.close)
+            device = stack.enter_context(opened(
+                attachment.device, writable=True,
+                root_helper=self._root_helper))
         except BaseException:
             stack.close()
             raise

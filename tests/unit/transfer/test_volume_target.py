@@ -117,7 +117,8 @@ def test_grow_keeps_what_was_written_and_writing_resumes(env, target_parts,
     attacher, volumes, vid = target_parts
     head = pattern(GIB, seed=7)
     tail = pattern(GIB // 2, seed=8)
-    with VolumeWriteTarget(attacher, volumes, vid, extend_attached=online,
+    with VolumeWriteTarget(attacher, volumes, vid, root_helper="",
+                           extend_attached=online,
                            gib=GIB) as target:
         assert target.capacity == GIB
         target.write_at(0, head)
@@ -136,7 +137,8 @@ def test_grow_keeps_what_was_written_and_writing_resumes(env, target_parts,
 
 def test_grow_by_more_than_one_step(env, target_parts):
     attacher, volumes, vid = target_parts
-    with VolumeWriteTarget(attacher, volumes, vid, extend_attached=True,
+    with VolumeWriteTarget(attacher, volumes, vid, root_helper="",
+                           extend_attached=True,
                            gib=GIB) as target:
         target.grow(0, 5 * GIB + 1)  # one chunk bigger than several GiB
         assert target.capacity == 6 * GIB
@@ -147,7 +149,8 @@ def test_grow_by_more_than_one_step(env, target_parts):
 def test_offline_grow_failing_to_reattach_leaves_nothing_attached(
         env, target_parts):
     attacher, volumes, vid = target_parts
-    target = VolumeWriteTarget(attacher, volumes, vid, extend_attached=False,
+    target = VolumeWriteTarget(attacher, volumes, vid, root_helper="",
+                           extend_attached=False,
                                gib=GIB)
     with pytest.raises(gs_exc.BackendException, match="HTTP 500"):
         with target:
@@ -163,6 +166,7 @@ def test_offline_grow_failing_to_reattach_leaves_nothing_attached(
 
 def test_target_attaches_read_write(env, target_parts):
     attacher, volumes, vid = target_parts
-    with VolumeWriteTarget(attacher, volumes, vid, extend_attached=False,
+    with VolumeWriteTarget(attacher, volumes, vid, root_helper="",
+                           extend_attached=False,
                            gib=GIB):
         assert env.cloud.volume(vid).access_mode == READ_WRITE
