@@ -123,59 +123,13 @@ blocks (sparse files on NFS, thin LUNs) does not need the zeros of a
 sparse disk image written out: skipping them saves time and backend space.
 Only enable this when every volume type used by this store reads back
 zeros from a new volume; the store only skips zeros in volumes it has just
-created, and only in whole aligned blocks.
+created, and only chunks that are entirely zeros.
 
 Possible values:
     * True or False
 
 Related options:
     * cinder_volume_type
-""")),
-    cfg.StrOpt(
-        "cinder_store_tenant",
-        deprecated_for_removal=True,
-        deprecated_reason=_("Use cinder_store_project_name."),
-        help=_("""
-Older name of ``cinder_store_project_name``.
-
-Read only when ``cinder_store_project_name`` is not set.
-
-Possible values:
-    * A project name
-
-Related options:
-    * cinder_store_project_name
-""")),
-    cfg.StrOpt(
-        "cinder_store_user",
-        deprecated_for_removal=True,
-        deprecated_reason=_("Use cinder_store_user_name."),
-        help=_("""
-Older name of ``cinder_store_user_name``.
-
-Read only when ``cinder_store_user_name`` is not set.
-
-Possible values:
-    * A user name
-
-Related options:
-    * cinder_store_user_name
-""")),
-    cfg.StrOpt(
-        "cinder_store_key",
-        secret=True,
-        deprecated_for_removal=True,
-        deprecated_reason=_("Use cinder_store_password."),
-        help=_("""
-Older name of ``cinder_store_password``.
-
-Read only when ``cinder_store_password`` is not set.
-
-Possible values:
-    * A password
-
-Related options:
-    * cinder_store_password
 """)),
 ]
 
@@ -185,6 +139,29 @@ DEPRECATED_ALIASES: dict[str, str] = {
     "cinder_store_user": "cinder_store_user_name",
     "cinder_store_key": "cinder_store_password",
 }
+
+
+def _alias_option(old: str, new: str) -> cfg.StrOpt:
+    return cfg.StrOpt(
+        old,
+        secret=new == "cinder_store_password",
+        deprecated_for_removal=True,
+        deprecated_reason=_("Use %s.") % new,
+        help=_("""
+Older name of ``%(new)s``, from the store's original design.
+
+Read only when ``%(new)s`` is not set.
+
+Possible values:
+    * The same values as ``%(new)s``
+
+Related options:
+    * %(new)s
+""") % {"new": new})
+
+
+_NEW_OPTIONS += [_alias_option(old, new)
+                 for old, new in DEPRECATED_ALIASES.items()]
 
 
 def store_options() -> list[cfg.Opt]:
