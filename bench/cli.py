@@ -32,6 +32,8 @@ from bench.data import DataSet
 from bench.worker import WORKLOADS
 
 RESULTS = REPO / "bench" / "results"
+PROFILED = ("add_known", "get", "add_unknown_small", "add_small",
+            "sparse_thin")
 WORKER_TIMEOUT = 20 * 60
 
 
@@ -67,7 +69,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--results", default=str(RESULTS),
                    help="directory for latest.{json,md,png} and logs")
     p.add_argument("--no-install", action="store_true",
-                   help="do not pip-install matplotlib for the chart")
+                   help="do not pip-install matplotlib (chart) or "
+                   "pyinstrument (--profile)")
+    p.add_argument("--profile", action="store_true",
+                   help="after the rounds, one untimed pass of each "
+                   "contender under pyinstrument: "
+                   "results/profile/<contender>-<workload>.{txt,html} "
+                   "(with --rounds 0: only that)")
     args = p.parse_args(argv)
     args.workloads = [w for w in args.workloads.split(",") if w]
     unknown = set(args.workloads) - set(WORKLOADS)
@@ -91,7 +99,8 @@ class Run:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.profile = QUICK if args.quick else FULL
-        self.rounds = args.rounds or self.profile.rounds
+        self.rounds = (self.profile.rounds if args.rounds is None
+                       else args.rounds)
         self.run_id = uuid.uuid4().hex[:4]
         self.results = pathlib.Path(args.results)
         self.logs = self.results / "logs"
@@ -209,6 +218,28 @@ class Run:
             self.take(out, contender)
             self.tidy(after="%s round %d" % (contender, rnd))
 
+    def profile_pass(self) -> None:
+        if not have_module("pyinstrument", self.args.no_install):
+            log("bench: no profile: pyinstrument is not available")
+            return
+        pdir = self.results / "profile"
+        pdir.mkdir(parents=True, exist_ok=True)
+        for old in pdir.glob("*"):
+            old.unlink()
+        workloads = [w for w in PROFILED if w in self.args.workloads]
+        log("profiling (untimed): %s" % ", ".join(workloads))
+        for contender in self.args.contenders:
+            self.tidy()
+            self.spawn("bench.worker", dict(
+                env=self.env, round=99, profile=self.profile.name,
+                data_dir=self.args.data_dir, contender=contender,
+                workloads=workloads, profile_dir=str(pdir),
+                image_prefix=self.image_prefix(99, contender),
+                workdir=str(self.workdir / contender)),
+                "profile-%s" % contender)
+            self.tidy(after="%s profiling" % contender)
+        log("bench: profiles in %s" % pdir)
+
     def take(self, out: dict[str, Any], who: str) -> None:
         got = out.get("samples", [])
         self.samples += got
@@ -256,6 +287,10 @@ class Run:
                                                    time.monotonic() - t0))
             self.round(rnd)
         duration = time.monotonic() - t0
+        if self.args.profile:
+            self.profile_pass()
+        if not self.rounds:
+            return 0
         data_bytes = {"sparse_dense": data.data_bytes("sparse"),
                       "sparse_thin": data.data_bytes("sparse")}
         summary = report.summarize(self.samples, self.profile, data_bytes)
@@ -339,26 +374,45 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+def have_module(name: str, no_install: bool) -> bool:
+    """Import ``name``, pip-installing it first unless told not to."""
+    import importlib
+    try:
+        importlib.import_module(name)
+        return True
+    except ImportError:
+        pass
+    if no_install:
+        log("bench: %s is not installed (--no-install)" % name)
+        return False
+    log("bench: installing %s (pip)" % name)
+    try:
+        done = subprocess.run([sys.executable, "-m", "pip", "install",
+                               "--quiet", "--disable-pip-version-check",
+                               name], capture_output=True, text=True,
+                              timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log("bench: pip install %s failed: %s" % (name, exc))
+        return False
+    if done.returncode != 0:
+        log("bench: pip install %s failed: %s" % (
+            name, (done.stderr or done.stdout).strip().splitlines()[-1:]))
+        return False
+    importlib.invalidate_caches()
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
+
+
 def make_chart(summary: dict[str, Any], path: str, run: dict[str, Any],
                no_install: bool) -> str | None:
     """Draw the chart; None when done, else why not (for the Markdown)."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        if no_install:
-            why = "matplotlib is not installed (--no-install)"
-            log("bench: no chart: " + why)
-            return "(no chart: %s)" % why
-        log("bench: installing matplotlib for the chart (pip)")
-        done = subprocess.run([sys.executable, "-m", "pip", "install",
-                               "--quiet", "--disable-pip-version-check",
-                               "matplotlib"], capture_output=True,
-                              text=True, timeout=600)
-        if done.returncode != 0:
-            why = "matplotlib could not be installed: %s" % (
-                (done.stderr or done.stdout).strip().splitlines()[-1:])
-            log("bench: no chart: " + why)
-            return "(no chart: %s)" % why
+    if not have_module("matplotlib", no_install):
+        why = "matplotlib is not available; pip install matplotlib"
+        log("bench: no chart: " + why)
+        return "(no chart: %s)" % why
     title = "glance_store_cinder vs in-tree cinder driver (%s, %d " \
         "round(s), %d CPUs)" % (run["profile"], run["rounds"],
                                 run["machine"]["nproc"])

@@ -197,8 +197,8 @@ class DataSet:
                     k: v for k, v in manifest["digests"].items()
                     if not k.startswith(file + ":")}
                 timings["generate_" + file] = time.perf_counter() - start
-        missing = [s for s in self.slices.values()
-                   if s.key() not in manifest["digests"]]
+        missing = list({s.key(): s for s in self.slices.values()
+                        if s.key() not in manifest["digests"]}.values())
         if missing:
             start = time.perf_counter()
             log("bench: computing md5/sha512 of %d image(s), %d MiB"

@@ -25,20 +25,19 @@ class Row:
 
 
 ROWS = (
-    Row("add_known", "add {known}, known size", "hash_overlapped"),
-    Row("add_unknown_small", "add {unknown_small}, unknown size",
-        "hash_overlapped"),
-    Row("add_unknown_large", "add {unknown_large}, unknown size",
-        "hash_overlapped"),
+    Row("add_known", "add {known}, known size", "add"),
+    Row("add_known_durable", "... until on disk (add + fsync of the file)",
+        "device_write"),
+    Row("add_unknown_small", "add {unknown_small}, unknown size", "add"),
+    Row("add_unknown_large", "add {unknown_large}, unknown size", "add"),
     Row("add_small", "add {small} x{small_count}, per image",
         "cinder_cycle"),
     Row("get", "get {known}, cold cache", "device_read"),
     Row("concurrent_add", "{concurrency} concurrent adds of {concurrent}",
-        "hash_overlapped"),
+        "add"),
     Row("concurrent_get", "{concurrency} concurrent gets of {concurrent}",
         "device_read"),
-    Row("sparse_dense", "add {sparse} sparse raw, known size",
-        "hash_overlapped"),
+    Row("sparse_dense", "add {sparse} sparse raw, known size", "add"),
     Row("sparse_thin", "... with cinder_thin_provisioning",
         "hash_overlapped", intree="sparse_dense"),
 )
@@ -49,6 +48,8 @@ LIMIT_LABELS = {
     "hash_serial": "md5 then sha512 of {known}",
     "hash_overlapped": "md5 and sha512 of {known}, two threads",
     "device_write": "copy {known} to a new file on the export + fsync",
+    "device_write_early": "the same copy, writeback started every 64 MiB "
+                          "(sync_file_range)",
     "device_read": "read that file, cold cache",
     "cinder_cycle": "Cinder: create 1 GiB volume .. available, attach "
                     "(create/update/connect/complete), detach "
@@ -119,18 +120,25 @@ def summarize(samples: list[dict[str, Any]], profile: Any,
     for row in ROWS:
         ours = stats(pick(row.workload, OURS))
         intree = stats(pick(row.intree or row.workload, INTREE))
-        limit = limits.get(row.limit)
+        limit_name = row.limit
+        if limit_name == "add":
+            # An add hashes and writes; the slower of the two bounds it.
+            usable = [n for n in ("hash_overlapped", "device_write")
+                      if limits.get(n) and limits[n].get("mib_s")]
+            limit_name = min(usable, key=lambda n: limits[n]["mib_s"],
+                             default="hash_overlapped")
+        limit = limits.get(limit_name)
         entry: dict[str, Any] = {
             "workload": row.workload,
             "label": label_of(row.label, profile),
             "ours": ours, "in_tree": intree,
             "in_tree_workload": row.intree or row.workload,
-            "limit_name": row.limit, "limit": limit,
+            "limit_name": limit_name, "limit": limit,
         }
         if ours is None:
             continue
         entry["ratio_in_tree"] = _ratio(ours, intree)
-        if row.limit == "cinder_cycle":
+        if limit_name == "cinder_cycle":
             entry["ratio_limit"] = _ratio(ours, limit)
             if ours.get("status") == "ok" and limit and \
                     limit.get("status") == "ok":
@@ -138,6 +146,11 @@ def summarize(samples: list[dict[str, Any]], profile: Any,
                                                - limit["median_s"])
         else:
             entry["ratio_limit"] = _rate_ratio(ours, limit)
+        if row.limit == "add":
+            entry["ratio_hash"] = _rate_ratio(ours,
+                                              limits.get("hash_overlapped"))
+            entry["ratio_device_write"] = _rate_ratio(
+                ours, limits.get("device_write"))
         if row.workload in data_bytes:
             entry["data_bytes"] = data_bytes[row.workload]
         rows.append(entry)
@@ -181,7 +194,7 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         add("known-size add vs in-tree", by["add_known"]["ratio_in_tree"],
             ">=", 2.0, "ours/in-tree throughput")
         add("known-size add vs hashing limit",
-            by["add_known"]["ratio_limit"], ">=", 0.8,
+            by["add_known"].get("ratio_hash"), ">=", 0.8,
             "ours / md5+sha512 in two threads")
     for w in ("add_unknown_small", "add_unknown_large"):
         if w not in by:
@@ -323,6 +336,7 @@ def table_rows(summary: dict[str, Any]) -> tuple[list[str],
         else:
             lim = "%s MiB/s (%s)" % (_rate(limit), {
                 "hash_overlapped": "hash",
+                "device_write": "write",
                 "device_read": "read"}.get(r["limit_name"],
                                            r["limit_name"]))
         it_secs = _secs(intree)

@@ -64,7 +64,9 @@ class Worker:
         self.info: dict[str, Any] = {}
         self.admin = cleanup.admin_client(self.env)
         self.kept: dict[str, str] = {}  # slice name -> uri
-        self._created: list[str] = []
+        self.profile_dir = spec.get("profile_dir")
+        self.workload: str | None = None
+        self._profilers: dict[str, Any] = {}
 
     # -- setup ----------------------------------------------------------
     def configure(self) -> None:
@@ -147,6 +149,38 @@ class Worker:
                                           self.admin.volumes.get(vid))
             cleanup.wait_gone(self.admin, left)
 
+    @contextlib.contextmanager
+    def profiled(self) -> Any:
+        """pyinstrument around a timed call, in profiling runs only.
+
+        Only the calling thread is sampled (for the drivers' adds: the
+        thread that reads, writes and talks to Cinder; the hashing threads
+        show as the time it waits for them).
+        """
+        if not self.profile_dir or not self.workload or \
+                threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        from pyinstrument import Profiler
+        profiler = self._profilers.get(self.workload)
+        if profiler is None:
+            profiler = self._profilers[self.workload] = Profiler(
+                interval=0.001)
+        profiler.start()
+        try:
+            yield
+        finally:
+            profiler.stop()
+
+    def save_profiles(self) -> None:
+        for workload, profiler in self._profilers.items():
+            stem = os.path.join(self.profile_dir, "%s-%s" % (
+                self.contender, workload))
+            with open(stem + ".txt", "w", encoding="utf-8") as f:
+                f.write(profiler.output_text(unicode=True, color=False))
+            with open(stem + ".html", "w", encoding="utf-8") as f:
+                f.write(profiler.output_html())
+
     def sweep(self) -> None:
         cleanup.sweep(self.admin, ["image-" + self.prefix])
 
@@ -164,8 +198,10 @@ class Worker:
         image_id = self.new_image_id()
         start = time.perf_counter()
         try:
-            uri, written, checksum, multihash, _ = self.stores[store].add(
-                image_id, reader, size, "sha512", context=self.context)
+            with self.profiled():
+                uri, written, checksum, multihash, _ = self.stores[
+                    store].add(image_id, reader, size, "sha512",
+                               context=self.context)
         except Exception as exc:
             LOG.exception("add of %s failed", slice_name)
             raise Failed("add raised %s: %s" % (type(exc).__name__,
@@ -173,7 +209,6 @@ class Worker:
         finally:
             reader.close()
         seconds = time.perf_counter() - start
-        self._created.append(uri)
         want = self.data.digests[slice_name]
         if written != s.length:
             raise Failed("add reported %d bytes, the image has %d"
@@ -196,6 +231,16 @@ class Worker:
         st = os.stat(path)
         return {"allocated": st.st_blocks * 512, "file_size": st.st_size}
 
+    def flush_volume(self, uri: str) -> float:
+        """fsync the volume's backing file; the seconds it took."""
+        fd = os.open(volume_path(self.env, volume_id_of(uri)), os.O_RDONLY)
+        try:
+            start = time.perf_counter()
+            os.fsync(fd)
+            return time.perf_counter() - start
+        finally:
+            os.close(fd)
+
     def add_checked(self, workload: str, slice_name: str,
                     announced: int | None = None,
                     store: str = bench_conf.STORE,
@@ -205,8 +250,12 @@ class Worker:
         uri = None
         try:
             seconds, uri = self.add(slice_name, announced, store)
+            # What is still in the page cache when add returned: an image
+            # is safe only once it is on the disk under the volume.
+            flush = self.flush_volume(uri)
             os.sync()
             facts = self.check_volume(slice_name, uri)
+            facts["flush_s"] = flush
         except Failed as exc:
             self.record(workload, None, s.length, False, str(exc))
             uri = uri or exc.uri
@@ -214,6 +263,9 @@ class Worker:
                 self.delete_volumes([uri])
             return None
         self.record(workload, seconds, s.length, True, **facts)
+        if workload == "add_known":
+            self.record("add_known_durable", seconds + facts["flush_s"],
+                        s.length, True)
         if keep:
             self.kept[slice_name] = uri
         else:
@@ -228,6 +280,8 @@ class Worker:
         with Expected(self.data.path(s.file), s.offset, s.length) as exp:
             compare = 0.0
             start = time.perf_counter()
+            profiling = self.profiled()
+            profiling.__enter__()
             try:
                 store, loc = self.location(uri)
                 reader, length = store.get(loc, context=self.context)
@@ -251,6 +305,7 @@ class Worker:
                 close = getattr(reader, "close", None)
                 if callable(close):
                     close()
+                profiling.__exit__(None, None, None)
             seconds = time.perf_counter() - start
         if pos != s.length:
             raise Failed("get returned %d bytes, the image has %d"
@@ -413,6 +468,7 @@ class Worker:
         try:
             for name in self.spec["workloads"]:
                 fn = getattr(self, "w_" + name)
+                self.workload = name
                 try:
                     fn()
                 except Exception as exc:
@@ -422,10 +478,13 @@ class Worker:
                         type(exc).__name__, exc))
             return 0
         finally:
+            self.workload = None
             try:
                 self.sweep()
             except Exception:
                 LOG.exception("sweeping volumes failed")
+            if self.profile_dir:
+                self.save_profiles()
             self.flush()
 
 
