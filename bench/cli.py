@@ -263,6 +263,10 @@ class Run:
         self.logs.mkdir(parents=True, exist_ok=True)
         for old in self.logs.glob("*"):
             old.unlink()
+        load_start = _loadavg()
+        if load_start[0] > 1.0:
+            log("bench: load average %.2f before the start: other work on "
+                "this machine will add noise to the timings" % load_start[0])
         env, env_start = environment.ensure(log,
                                             allow_start=not
                                             self.args.no_start)
@@ -303,6 +307,8 @@ class Run:
             "machine": report.machine(),
             "versions": report.versions(env),
             "volume_type": env["volume_types"]["fast"],
+            "loadavg_start": load_start,
+            "loadavg_end": _loadavg(),
             "command": "python -m bench " + " ".join(sys.argv[1:]),
         }
         self.write(summary, run)
@@ -361,6 +367,14 @@ class Run:
                     p.unlink()
         if not self.args.keep_data:
             shutil.rmtree(self.args.data_dir, ignore_errors=True)
+
+
+def _loadavg() -> list[float]:
+    try:
+        with open("/proc/loadavg", encoding="utf-8") as f:
+            return [float(x) for x in f.read().split()[:3]]
+    except OSError:
+        return []
 
 
 def _finite(obj: Any) -> Any:

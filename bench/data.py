@@ -330,24 +330,54 @@ class Expected:
                 n = min(step, self.length - pos)
                 got = os.pread(fd, n, pos)
                 if not self.matches(pos, got):
-                    return first_difference(self, pos, got)
+                    problem = first_difference(self, pos, got)
+                    bad, zeros = difference(self, pos, got)
+                    if zeros:
+                        end = _zeros_end(fd, bad, self.length)
+                        problem += " up to offset %d (%.1f MiB)" % (
+                            end, end / MiB)
+                    return problem
                 pos += n
             return None
         finally:
             os.close(fd)
 
 
-def first_difference(expected: Expected, pos: int, got: bytes) -> str:
+def _zeros_end(fd: int, pos: int, limit: int) -> int:
+    """Where the run of zero bytes containing the first zero at or after
+    ``pos`` (block-aligned scan) ends, at most ``limit``."""
+    step = BLOCK
+    zeros = bytes(step)
+    while pos < limit:
+        got = os.pread(fd, min(step, limit - pos), pos)
+        if got == zeros[:len(got)]:
+            pos += len(got)
+            continue
+        for i in range(0, len(got), 4096):
+            piece = got[i:i + 4096]
+            if piece.count(0) != len(piece):
+                return pos + i
+        pos += len(got)
+    return limit
+
+
+def difference(expected: Expected, pos: int, got: bytes
+               ) -> tuple[int, bool]:
+    """(offset of the first differing 4 KiB block, whether it is zeros)."""
     want = os.pread(expected._fd, len(got), expected.offset + pos)
     for i in range(0, len(got), 4096):
-        if got[i:i + 4096] != want[i:i + 4096]:
-            bad = pos + i
-            zeros = got[i:i + 4096].count(0) == len(got[i:i + 4096])
-            return ("bytes differ at offset %d (%.1f MiB)%s"
-                    % (bad, bad / MiB, ", read back zeros" if zeros else ""))
-    if len(got) != len(want):
-        return "short read at offset %d" % pos
-    return "bytes differ near offset %d" % pos
+        piece = got[i:i + 4096]
+        if piece != want[i:i + 4096]:
+            return pos + i, piece.count(0) == len(piece)
+    return pos + min(len(got), len(want)), False
+
+
+def first_difference(expected: Expected, pos: int, got: bytes) -> str:
+    bad, zeros = difference(expected, pos, got)
+    if bad >= pos + len(got):
+        return "short read at offset %d" % bad
+    return ("bytes differ at offset %d (%.1f MiB)%s"
+            % (bad, bad / MiB, ", read back zeros" if zeros else ""))
 
 
 __all__ = ["DataSet", "Expected", "FULL", "GiB", "MiB", "Profile", "QUICK",

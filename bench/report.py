@@ -464,6 +464,16 @@ def chart(summary: dict[str, Any], path: str, title: str) -> None:
                 text = "%.2f" % v
             ax.text(bar.get_width() + 0.03, bar.get_y() + bar.get_height()
                     / 2, text, va="center", fontsize=8)
+    # Targets of ours / in-tree (throughput; 1 MiB row: 1 / 0.5 latency).
+    goals = {"add_known": 2.0, "add_unknown_small": 5.0,
+             "add_unknown_large": 5.0, "add_small": 2.0, "get": 1.5,
+             "concurrent_add": 1.5, "concurrent_get": 1.5}
+    marks = [(goals[r["workload"]], y - h / 2) for y, r in zip(
+        ys, rows, strict=True) if r["workload"] in goals]
+    if marks:
+        ax.scatter([m[0] for m in marks], [m[1] for m in marks],
+                   marker="D", s=22, color="black", zorder=3,
+                   label="target, ours / in-tree")
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_yticks(list(ys))
     ax.set_yticklabels(labels, fontsize=9)
@@ -496,9 +506,12 @@ def markdown(summary: dict[str, Any], run: dict[str, Any],
             m["nproc"], m["cpu"], m["memory_gib"], m["kernel"], m["os"],
             m["python"], _cinder_version(v)),
         "glance_store %s (in-tree `cinder` driver), glance_store_cinder "
-        "%s (`volume` driver), os-brick %s." % (
+        "%s (`volume` driver), os-brick %s.  Load average (1 min) %s at "
+        "the start, %s at the end." % (
             v.get("glance-store"), v.get("glance_store_cinder_commit"),
-            v.get("os-brick")),
+            v.get("os-brick"),
+            (run.get("loadavg_start") or ["?"])[0],
+            (run.get("loadavg_end") or ["?"])[0]),
         "",
         "Median seconds over the rounds (± is (max-min)/median); MiB/s "
         "from the median; ratios are of throughput, higher is better "
