@@ -132,8 +132,8 @@ class Run:
                     name, WORKER_TIMEOUT))
                 self.stop_child()
                 rc = -1
-            finally:
-                self.child = None
+            # On KeyboardInterrupt the child stays known: cleanup() stops it.
+            self.child = None
         try:
             with open(spec["out"], encoding="utf-8") as f:
                 out = json.load(f)
@@ -147,9 +147,11 @@ class Run:
         return out
 
     def stop_child(self) -> None:
-        child = self.child
+        child, self.child = self.child, None
         if child is None or child.poll() is not None:
             return
+        log("bench: stopping %s (pid %d)" % (" ".join(child.args[-2:]),
+                                             child.pid))
         # The worker cleans up on SIGTERM; its process group (privsep
         # daemon included) is killed if it does not finish in time.
         with contextlib.suppress(ProcessLookupError):
@@ -445,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
             "privsep)")
         return 2
     signal.signal(signal.SIGTERM, _on_signal)
+    # Also when started in the background by a shell that ignores SIGINT.
+    signal.signal(signal.SIGINT, _on_signal)
     run = Run(args)
     try:
         return run.main()
