@@ -84,6 +84,8 @@ class Baseline:
         sample = {"workload": name, "contender": "limit",
                   "round": self.round, "seconds": seconds,
                   "bytes": nbytes, "ok": ok, "error": error}
+        if extra.pop("outage", False):
+            sample["outage"] = True
         if extra:
             sample["extra"] = extra
         self.samples.append(sample)
@@ -305,8 +307,15 @@ class Baseline:
                 getattr(self, part)()
             except Exception as exc:
                 LOG.exception("baseline %s failed", part)
+                outage = cleanup.is_outage(exc)
+                if not outage:
+                    try:
+                        cleanup.admin_client(self.env).volume_types.list()
+                    except Exception:
+                        outage = True
                 self.record(part, None, 0, ok=False,
-                            error="%s: %s" % (type(exc).__name__, exc))
+                            error="%s: %s" % (type(exc).__name__, exc),
+                            **({"outage": True} if outage else {}))
                 rc = 1
         return rc
 

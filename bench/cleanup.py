@@ -126,3 +126,45 @@ def sweep(client: Any, prefixes: Iterable[str],
             if log:
                 log("could not remove volume %s: %s" % (volume.id, exc))
     return wait_gone(client, [v.id for v in volumes])
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says Keystone or Cinder is not
+    there (refused connection, 502/503/504), not that an operation failed.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        name = type(exc).__name__
+        text = str(exc)
+        if name in ("ConnectFailure", "ConnectionRefusedError",
+                    "ServiceUnavailable", "GatewayTimeout", "BadGateway",
+                    "ConnectTimeout", "DiscoveryFailure"):
+            return True
+        if getattr(exc, "http_status", None) in (502, 503, 504) or \
+                getattr(exc, "code", None) in (502, 503, 504):
+            return True
+        if ("Unable to establish connection" in text
+                or "Connection refused" in text
+                or "Service Unavailable" in text):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def retrying(fn: Callable[[], Any], wait: float = 600,
+             log: Callable[[str], None] | None = None) -> Any:
+    """``fn()``, repeated while Keystone or Cinder is unreachable."""
+    deadline = time.monotonic() + wait
+    told = False
+    while True:
+        try:
+            return fn()
+        except Exception as exc:
+            if not is_outage(exc) or time.monotonic() > deadline:
+                raise
+            if log and not told:
+                log("bench: Cinder or Keystone does not answer (%s); "
+                    "waiting" % type(exc).__name__)
+                told = True
+            time.sleep(5)

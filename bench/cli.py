@@ -178,13 +178,15 @@ class Run:
         for c in CONTENDERS:
             shutil.rmtree(self.workdir / c / "mnt" / "_state",
                           ignore_errors=True)
-        leaked = cleanup.named(self.admin, self.prefixes())
+        leaked = cleanup.retrying(
+            lambda: cleanup.named(self.admin, self.prefixes()), log=log)
         if leaked and after:
             self.findings.append("%s left %d volume(s): %s" % (
                 after, len(leaked), ", ".join("%s (%s)" % (v.id, v.status)
                                                for v in leaked)))
         if leaked:
-            cleanup.sweep(self.admin, self.prefixes())
+            cleanup.retrying(
+                lambda: cleanup.sweep(self.admin, self.prefixes()), log=log)
 
     def prefixes(self) -> list[str]:
         return ["image-%s%s-" % (IMAGE_MARK, self.run_id),
@@ -200,25 +202,45 @@ class Run:
                   "profile": self.profile.name,
                   "data_dir": self.args.data_dir}
         if not self.args.no_baselines:
-            self.tidy()
-            out = self.spawn("bench.baseline", dict(
+            self.attempts("limits", rnd, "bench.baseline", dict(
                 common, parts=["hashing", "device", "cinder"],
                 name_prefix="%s%s-" % (BASELINE_MARK, self.run_id),
-                workdir=str(self.workdir / "baseline")),
-                "round%d-limits" % rnd)
-            self.take(out, "limits")
+                workdir=str(self.workdir / "baseline")))
         workloads = [w for w in self.args.workloads
                      if w != "add_unknown_large"
                      or rnd < self.profile.large_rounds]
         for contender in self.args.contenders:
-            self.tidy()
-            out = self.spawn("bench.worker", dict(
+            self.attempts(contender, rnd, "bench.worker", dict(
                 common, contender=contender, workloads=workloads,
                 image_prefix=self.image_prefix(rnd, contender),
-                workdir=str(self.workdir / contender)),
-                "round%d-%s" % (rnd, contender))
-            self.take(out, contender)
-            self.tidy(after="%s round %d" % (contender, rnd))
+                workdir=str(self.workdir / contender)))
+
+    def attempts(self, who: str, rnd: int, module: str,
+                 spec: dict[str, Any], tries: int = 3) -> None:
+        """Run one process; again (up to ``tries``) when the environment
+        went away under it (someone restarted the services): such a
+        failure is not the contender's and its timings are not kept."""
+        for attempt in range(1, tries + 1):
+            self.tidy()
+            name = "round%d-%s" % (rnd, who) + (
+                "-try%d" % attempt if attempt > 1 else "")
+            out = self.spawn(module, dict(spec), name)
+            self.tidy(after="%s round %d" % (who, rnd))
+            samples = out.get("samples", [])
+            troubled = any(s.get("outage") for s in samples) or (
+                (not samples or any(not s["ok"] for s in samples))
+                and not environment.cinder_answers(self.env))
+            if not troubled:
+                self.take(out, who)
+                return
+            log("  %-8s the environment went away during the run "
+                "(attempt %d of %d); waiting for it, then again"
+                % (who, attempt, tries))
+            self.findings.append("%s round %d: environment outage, "
+                                 "repeated" % (who, rnd))
+            self.env, _ = environment.ensure(
+                log, allow_start=not self.args.no_start)
+        self.take(out, who)
 
     def profile_pass(self) -> None:
         if not have_module("pyinstrument", self.args.no_install):
@@ -274,13 +296,14 @@ class Run:
                                             self.args.no_start)
         self.env = env
         self.admin = cleanup.admin_client(env)
-        stale = cleanup.named(self.admin, ["image-" + IMAGE_MARK,
-                                           BASELINE_MARK])
+        marks = ["image-" + IMAGE_MARK, BASELINE_MARK]
+        stale = cleanup.retrying(lambda: cleanup.named(self.admin, marks),
+                                 log=log)
         if stale:
             log("bench: removing %d volume(s) left by an earlier run"
                 % len(stale))
-            cleanup.sweep(self.admin, ["image-" + IMAGE_MARK,
-                                       BASELINE_MARK])
+            cleanup.retrying(lambda: cleanup.sweep(self.admin, marks),
+                             log=log)
         data = DataSet(self.args.data_dir, self.profile)
         t_data = time.monotonic()
         data.prepare(log=log)
@@ -350,7 +373,8 @@ class Run:
         self.stop_child()
         try:
             if self.admin is not None:
-                left = cleanup.sweep(self.admin, self.prefixes(), log=log)
+                left = cleanup.retrying(lambda: cleanup.sweep(
+                    self.admin, self.prefixes(), log=log), log=log)
                 if left:
                     log("bench: could NOT remove volumes: %s" % left)
         except Exception as exc:

@@ -78,6 +78,12 @@ def label_of(template: str, profile: Any) -> str:
 def stats(samples: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not samples:
         return None
+    # Lost to an outage of the environment: nobody's failure, no time.
+    outages = [s for s in samples if s.get("outage")]
+    samples = [s for s in samples if not s.get("outage")]
+    if not samples:
+        return {"n": 0, "failed": 0, "outages": len(outages),
+                "status": "not measured"}
     failed = [s for s in samples if not s["ok"]]
     out: dict[str, Any] = {"n": len(samples), "failed": len(failed)}
     if failed:
@@ -202,7 +208,8 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         r = by[w]
         note = ""
         value = r["ratio_in_tree"]
-        if ok(w, "ours") and not ok(w, "in_tree") and r.get("in_tree"):
+        if ok(w, "ours") and r.get("in_tree") and \
+                r["in_tree"].get("status") == "FAILED":
             note = "in-tree FAILED (wrong data); ours correct"
             value = float("inf")
         add("unknown-size add vs in-tree (%s)" % r["label"], value, ">=",
@@ -299,6 +306,8 @@ def versions(env: dict[str, Any]) -> dict[str, Any]:
 def _secs(s: dict[str, Any] | None) -> str:
     if not s:
         return "-"
+    if s.get("status") == "not measured":
+        return "n/a"
     if s.get("status") != "ok":
         return "FAILED"
     return "%.2f" % s["median_s"]
@@ -306,7 +315,7 @@ def _secs(s: dict[str, Any] | None) -> str:
 
 def _rate(s: dict[str, Any] | None) -> str:
     if not s or s.get("status") != "ok" or not s.get("mib_s"):
-        return "FAILED" if s and s.get("status") != "ok" else "-"
+        return "FAILED" if s and s.get("status") == "FAILED" else "-"
     return "%.0f" % s["mib_s"]
 
 
@@ -457,7 +466,7 @@ def chart(summary: dict[str, Any], path: str, title: str) -> None:
             if v is None:
                 text = "FAILED" if key == "ratio_in_tree" and \
                     r.get("in_tree") and \
-                    r["in_tree"].get("status") != "ok" else "n/a"
+                    r["in_tree"].get("status") == "FAILED" else "n/a"
                 if key == "ratio_in_tree" and text == "FAILED":
                     text = "in-tree FAILED"
             else:

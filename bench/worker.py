@@ -118,10 +118,15 @@ class Worker:
                 uri, store, conf=self.conf)
 
     def record(self, workload: str, seconds: float | None, nbytes: int,
-               ok: bool, error: str | None = None, **extra: Any) -> None:
+               ok: bool, error: str | None = None,
+               cause: BaseException | None = None, **extra: Any) -> None:
         sample = {"workload": workload, "contender": self.contender,
                   "round": self.round, "seconds": seconds if ok else None,
                   "bytes": nbytes, "ok": ok, "error": error}
+        if not ok and cause is not None and self.outage(cause):
+            # The environment went away (restarted by someone): not the
+            # contender's failure; the orchestrator repeats the round.
+            sample["outage"] = True
         if extra:
             sample["extra"] = extra
         self.samples.append(sample)
@@ -130,6 +135,17 @@ class Worker:
         LOG.info("%s %s round %d: %s", self.contender, workload,
                  self.round, state)
         self.flush()
+
+    def outage(self, exc: BaseException) -> bool:
+        if isinstance(exc, Failed) and exc.__cause__ is None:
+            return False  # wrong data, wrong size: the contender's fault
+        if cleanup.is_outage(exc):
+            return True
+        try:
+            self.admin.volume_types.list()
+        except Exception:
+            return True
+        return False
 
     def flush(self) -> None:
         write_json(self.spec["out"], {"samples": self.samples,
@@ -257,7 +273,7 @@ class Worker:
             facts = self.check_volume(slice_name, uri)
             facts["flush_s"] = flush
         except Failed as exc:
-            self.record(workload, None, s.length, False, str(exc))
+            self.record(workload, None, s.length, False, str(exc), exc)
             uri = uri or exc.uri
             if uri:
                 self.delete_volumes([uri])
@@ -320,15 +336,21 @@ class Worker:
         uri = self.kept.pop("known", None)
         s = self.data.slices["known"]
         if uri is None:
-            self.record("get", None, s.length, False,
-                        "no image: the known-size add failed")
-            return
+            # The timed add failed (or did not run): store one untimed.
+            try:
+                uri = self.add("known")[1]
+            except Failed as exc:
+                self.record("get", None, s.length, False,
+                            "no image to read: %s" % exc, exc)
+                if exc.uri:
+                    self.delete_volumes([exc.uri])
+                return
         try:
             drop_caches()
             seconds = self.read_all(uri, "known", exclude_compare=True)
             self.record("get", seconds, s.length, True)
         except Failed as exc:
-            self.record("get", None, s.length, False, str(exc))
+            self.record("get", None, s.length, False, str(exc), exc)
         finally:
             self.delete_volumes([uri])
 
@@ -354,7 +376,7 @@ class Worker:
                     if uri and uri not in uris:
                         uris.append(uri)
                     self.record("add_small", None, s.length, False,
-                                str(exc), index=i)
+                                str(exc), exc, index=i)
                     continue
                 self.record("add_small", seconds, s.length, True, index=i)
         finally:
@@ -393,6 +415,7 @@ class Worker:
         errors = ["%s: %s" % (n, r[1])
                   for n, r in zip(names, results, strict=True)
                   if r[0] != "ok"]
+        causes = [r[1] for r in results if r[0] != "ok"]
         if not errors:
             os.sync()
             for name, uri in zip(names, uris, strict=False):
@@ -400,9 +423,10 @@ class Worker:
                     self.check_volume(name, uri)
                 except Failed as exc:
                     errors.append("%s: %s" % (name, exc))
+                    causes.append(exc)
         if errors:
             self.record("concurrent_add", None, total, False,
-                        "; ".join(errors))
+                        "; ".join(errors), causes[0])
             self.delete_volumes(uris)
             return
         self.record("concurrent_add", seconds, total, True)
@@ -413,8 +437,7 @@ class Worker:
         total = sum(self.data.slices[n].length for n in names)
         uris = [self.kept.pop(n, None) for n in names]
         if None in uris:
-            self.record("concurrent_get", None, total, False,
-                        "no images: the concurrent add failed")
+            # The concurrent add failed: it is reported; nothing to read.
             self.delete_volumes([u for u in uris if u])
             return
         try:
@@ -428,7 +451,8 @@ class Worker:
                       if r[0] != "ok"]
             if errors:
                 self.record("concurrent_get", None, total, False,
-                            "; ".join(errors))
+                            "; ".join(errors), next(
+                                r[1] for r in results if r[0] != "ok"))
             else:
                 self.record("concurrent_get", seconds, total, True)
         finally:
@@ -475,7 +499,7 @@ class Worker:
                     # A broken workload must not stop the others.
                     LOG.exception("workload %s failed", name)
                     self.record(name, None, 0, False, "%s: %s" % (
-                        type(exc).__name__, exc))
+                        type(exc).__name__, exc), exc)
             return 0
         finally:
             self.workload = None
