@@ -17,6 +17,7 @@ import glob
 import hashlib
 import json
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -681,8 +682,12 @@ def ensure_mount_helper():
 
 
 def base_env(venv=None):
+    # Nothing of the caller's that is part of Service.spec(): the same
+    # stack started from tools/demo, tools/run-tests (GSC_AIO_DIR exported)
+    # or a shell (sudo's HOME) must not look changed and be restarted.
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OS_", "VIRTUAL_ENV", "PYTHON"))}
+           if not k.startswith(("OS_", "VIRTUAL_ENV", "PYTHON", "GSC_"))}
+    env["HOME"] = pwd.getpwuid(os.getuid()).pw_dir
     path = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin",
             "/sbin", "/bin", os.path.dirname(MOUNT_HELPER)]
     if venv:
@@ -938,7 +943,11 @@ def write_glance_conf(sec):
         "glance_store": {"default_backend": "fast"},
         "os_glance_staging_store": {"filesystem_store_datadir": staging},
         "os_glance_tasks_store": {"filesystem_store_datadir": tasks},
-        "fast": store(VOLUME_TYPES["fast"]),
+        # Image volumes of raw images (MBR or not) are marked bootable in
+        # fast (the driver's cinder_bootable_volume_formats); slow keeps
+        # the default (never).
+        "fast": dict(store(VOLUME_TYPES["fast"]),
+                     cinder_bootable_volume_formats="raw"),
         "slow": store(VOLUME_TYPES["slow"]),
         "oslo_concurrency": {"lock_path": os.path.join(P.locks, "glance")},
         "os_brick": {"lock_path": P.brick_locks},
