@@ -23,4 +23,12 @@ def detected_formats(head: bytes) -> set[str]:
     except format_inspector.ImageFormatError as exc:
         LOG.debug("No disk format recognised: %s", exc)
         return set()
-    return {str(m) for m in matches}
+    found = {str(m) for m in matches}
+    if found & _RAW_DISKS:
+        # A raw disk with a partition table is still Glance's "raw".
+        found.add("raw")
+    return found
+
+
+# Inspector names that are raw disk images as far as Glance is concerned.
+_RAW_DISKS = frozenset({"gpt"})
