@@ -20,7 +20,6 @@ from glance_store import exceptions as gs_exc
 from oslo_concurrency import processutils
 
 from glance_store_cinder.connectors import ConnectedDevice
-from glance_store_cinder.transfer.writeback import Writeback
 
 LOG = logging.getLogger(__name__)
 
@@ -42,7 +41,6 @@ class FdDevice:
         flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC
         self.path = path
         self._fd: int | None = os.open(path, flags)
-        self._writeback = Writeback(self._fd) if writable else None
         if not writable:
             # Readers stream the volume front to back: ask for readahead.
             with contextlib.suppress(OSError, AttributeError):
@@ -62,8 +60,6 @@ class FdDevice:
                 raise OSError(errno.EIO, "short write on %s" % self.path)
             view = view[written:]
             offset += written
-            if self._writeback is not None:
-                self._writeback.wrote(offset - written, written)
 
     def read_at(self, offset: int, size: int) -> bytes:
         data = os.pread(self.fd, size, offset)
