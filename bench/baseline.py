@@ -8,8 +8,11 @@ device
     The same bytes copied into a fresh file on the Cinder export with
     16 MiB writes and one fsync; then, page cache dropped, that file read
     back with 16 MiB reads.  What the storage under the volumes can do.
-    Also the copy with early writeback (``sync_file_range`` of each 64 MiB
-    written, so the final fsync has little left to wait for).
+hash + write
+    Both at once, as an add must do them: md5 and sha512 in two threads
+    while the main thread writes the same 4 MiB chunks into a pre-sized
+    file on the export, then fsync.  What a driver could reach on this
+    machine without Cinder.
 cinder
     Cinder's own time for what every image costs, whatever the driver:
     create a 1 GiB volume and poll it (every 20 ms) until available;
@@ -20,6 +23,7 @@ cinder
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -44,28 +48,7 @@ LOG = logging.getLogger("bench.baseline")
 
 CHUNK = 4 * MiB
 DEVICE_IO = 16 * MiB
-WRITEBACK_EVERY = 64 * MiB
 POLL = 0.02
-
-
-def _sync_file_range() -> Any:
-    """Linux sync_file_range(SYNC_FILE_RANGE_WRITE): start writeback of a
-    range without waiting for it; None where libc has no such call."""
-    import ctypes
-    import ctypes.util
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6",
-                           use_errno=True)
-        fn = libc.sync_file_range
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64,
-                   ctypes.c_uint]
-
-    def start_writeback(fd: int, offset: int, length: int) -> None:
-        fn(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE
-
-    return start_writeback
 
 
 class Baseline:
@@ -96,13 +79,7 @@ class Baseline:
     # -- hashing ----------------------------------------------------------
     def hashing(self) -> None:
         s = self.data.slices["known"]
-        fd = os.open(self.data.path(s.file), os.O_RDONLY)
-        try:
-            chunks = [os.pread(fd, min(CHUNK, s.length - pos),
-                               s.offset + pos)
-                      for pos in range(0, s.length, CHUNK)]
-        finally:
-            os.close(fd)
+        chunks = self._chunks()
         want = self.data.digests["known"]
 
         def digest(algorithm: str) -> str:
@@ -136,27 +113,14 @@ class Baseline:
         self.record("hash_overlapped", seconds, s.length)
 
     # -- device -----------------------------------------------------------
-    def _copy(self, src: int, path: str, early_writeback: bool) -> float:
-        """Copy the known image into a new file + fsync; the seconds."""
+    def _chunks(self) -> list[bytes]:
         s = self.data.slices["known"]
-        sync_range = _sync_file_range() if early_writeback else None
-        out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(self.data.path(s.file), os.O_RDONLY)
         try:
-            start = time.perf_counter()
-            pos = 0
-            while pos < s.length:
-                buf = os.pread(src, min(DEVICE_IO, s.length - pos),
-                               s.offset + pos)
-                view = memoryview(buf)
-                while view:
-                    view = view[os.write(out, view):]
-                pos += len(buf)
-                if sync_range and pos % WRITEBACK_EVERY == 0:
-                    sync_range(out, pos - WRITEBACK_EVERY, WRITEBACK_EVERY)
-            os.fsync(out)
-            return time.perf_counter() - start
+            return [os.pread(fd, min(CHUNK, s.length - pos), s.offset + pos)
+                    for pos in range(0, s.length, CHUNK)]
         finally:
-            os.close(out)
+            os.close(fd)
 
     def device(self) -> None:
         s = self.data.slices["known"]
@@ -165,13 +129,22 @@ class Baseline:
                                                  self.round))
         src = os.open(self.data.path(s.file), os.O_RDONLY)
         try:
-            if _sync_file_range() is not None:
-                os.sync()
-                seconds = self._copy(src, path, early_writeback=True)
-                self.record("device_write_early", seconds, s.length)
-                os.unlink(path)
             os.sync()
-            seconds = self._copy(src, path, early_writeback=False)
+            out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                start = time.perf_counter()
+                pos = 0
+                while pos < s.length:
+                    buf = os.pread(src, min(DEVICE_IO, s.length - pos),
+                                   s.offset + pos)
+                    view = memoryview(buf)
+                    while view:
+                        view = view[os.write(out, view):]
+                    pos += len(buf)
+                os.fsync(out)
+                seconds = time.perf_counter() - start
+            finally:
+                os.close(out)
             self.record("device_write", seconds, s.length)
             drop_caches()
             fd = os.open(path, os.O_RDONLY)
@@ -190,10 +163,51 @@ class Baseline:
             self.record("device_read", seconds, s.length)
         finally:
             os.close(src)
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-            except FileNotFoundError:
-                pass
+        self.hash_and_write(path)
+
+    def hash_and_write(self, path: str) -> None:
+        """What an add must do, without Cinder: md5 and sha512 in two
+        threads while this thread writes the same 4 MiB chunks into a
+        pre-sized (sparse, like a Cinder NFS volume) file; then fsync."""
+        s = self.data.slices["known"]
+        chunks = self._chunks()
+        want = self.data.digests["known"]
+        got: dict[str, str] = {}
+
+        def digest(algorithm: str) -> None:
+            h = new_hash(algorithm)
+            for c in chunks:
+                h.update(c)
+            got[algorithm] = h.hexdigest()
+
+        os.sync()
+        out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.ftruncate(out, s.length)
+            threads = [threading.Thread(target=digest, args=(a,))
+                       for a in ("md5", "sha512")]
+            start = time.perf_counter()
+            for t in threads:
+                t.start()
+            pos = 0
+            for c in chunks:
+                view = memoryview(c)
+                while view:
+                    n = os.pwrite(out, view, pos)
+                    view = view[n:]
+                    pos += n
+            os.fsync(out)
+            for t in threads:
+                t.join()
+            seconds = time.perf_counter() - start
+        finally:
+            os.close(out)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        assert got == {a: want[a] for a in got}, "hashing is broken"
+        self.record("hash_write", seconds, s.length)
 
     # -- cinder -----------------------------------------------------------
     def _setup_brick(self) -> None:

@@ -29,6 +29,7 @@ from bench.common import write_json
 from bench.data import FULL
 from bench.data import QUICK
 from bench.data import DataSet
+from bench.data import sparse_layout
 from bench.worker import WORKLOADS
 
 RESULTS = REPO / "bench" / "results"
@@ -71,6 +72,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-install", action="store_true",
                    help="do not pip-install matplotlib (chart) or "
                    "pyinstrument (--profile)")
+    p.add_argument("--from-json", metavar="PATH",
+                   help="no run: summarize the samples of a results "
+                   "JSON again and rewrite its table, Markdown and chart")
     p.add_argument("--profile", action="store_true",
                    help="after the rounds, one untimed pass of each "
                    "contender under pyinstrument: "
@@ -464,8 +468,30 @@ def make_chart(summary: dict[str, Any], path: str, run: dict[str, Any],
     return None
 
 
+def rewrite(args: argparse.Namespace) -> int:
+    """Summarize a saved run again (after a change of the report)."""
+    with open(args.from_json, encoding="utf-8") as f:
+        doc = json.load(f)
+    run = Run.__new__(Run)
+    run.args = args
+    run.profile = QUICK if doc["run"]["profile"] == "quick" else FULL
+    run.results = pathlib.Path(args.from_json).parent
+    run.findings = doc.get("findings", [])
+    run.samples = doc["samples"]
+    data = DataSet(args.data_dir, run.profile)
+    nbytes = sum(n for _, n in sparse_layout(run.profile.sparse))
+    del data
+    summary = report.summarize(run.samples, run.profile,
+                               {"sparse_dense": nbytes,
+                                "sparse_thin": nbytes})
+    run.write(summary, doc["run"])
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
+    if args.from_json:
+        return rewrite(args)
     if os.geteuid() != 0:
         log("bench: must run as root (page cache drops, mounts, "
             "privsep)")

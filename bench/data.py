@@ -66,6 +66,7 @@ class Profile:
     sparse: int          # workload 6
     cinder_cycles: int   # baseline: create/attach/detach cycles per round
     large_rounds: int    # rounds that run the large unknown-size add
+    reads: int           # gets of the same image(s) per round (workload 4, 5)
 
     def slices(self) -> dict[str, Slice]:
         out = {
@@ -99,12 +100,12 @@ class Profile:
 FULL = Profile(name="full", rounds=3, known=GiB, unknown_small=GiB,
                unknown_large=3 * GiB, small=MiB, small_count=20,
                concurrent=256 * MiB, concurrency=4, sparse=GiB,
-               cinder_cycles=5, large_rounds=3)
+               cinder_cycles=5, large_rounds=3, reads=3)
 QUICK = Profile(name="quick", rounds=1, known=256 * MiB,
                 unknown_small=256 * MiB, unknown_large=GiB + 256 * MiB,
                 small=MiB, small_count=5, concurrent=64 * MiB,
                 concurrency=4, sparse=256 * MiB, cinder_cycles=3,
-                large_rounds=1)
+                large_rounds=1, reads=1)
 
 
 def sparse_layout(size: int) -> list[tuple[int, int]]:

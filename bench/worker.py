@@ -346,9 +346,10 @@ class Worker:
                     self.delete_volumes([exc.uri])
                 return
         try:
-            drop_caches()
-            seconds = self.read_all(uri, "known", exclude_compare=True)
-            self.record("get", seconds, s.length, True)
+            for _ in range(self.profile.reads):
+                drop_caches()
+                seconds = self.read_all(uri, "known", exclude_compare=True)
+                self.record("get", seconds, s.length, True)
         except Failed as exc:
             self.record("get", None, s.length, False, str(exc), exc)
         finally:
@@ -441,19 +442,20 @@ class Worker:
             self.delete_volumes([u for u in uris if u])
             return
         try:
-            drop_caches()
-            seconds, results = self._concurrent(
-                lambda item: self.read_all(item[0], item[1],
-                                           exclude_compare=False),
-                list(zip(uris, names, strict=False)))
-            errors = ["%s: %s" % (n, r[1])
-                      for n, r in zip(names, results, strict=True)
-                      if r[0] != "ok"]
-            if errors:
-                self.record("concurrent_get", None, total, False,
-                            "; ".join(errors), next(
-                                r[1] for r in results if r[0] != "ok"))
-            else:
+            for _ in range(self.profile.reads):
+                drop_caches()
+                seconds, results = self._concurrent(
+                    lambda item: self.read_all(item[0], item[1],
+                                               exclude_compare=False),
+                    list(zip(uris, names, strict=False)))
+                errors = ["%s: %s" % (n, r[1])
+                          for n, r in zip(names, results, strict=True)
+                          if r[0] != "ok"]
+                if errors:
+                    self.record("concurrent_get", None, total, False,
+                                "; ".join(errors), next(
+                                    r[1] for r in results if r[0] != "ok"))
+                    break
                 self.record("concurrent_get", seconds, total, True)
         finally:
             self.delete_volumes(uris)
