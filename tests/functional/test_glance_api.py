@@ -39,6 +39,7 @@ from keystoneauth1 import exceptions as ks_exc
 
 from tests.functional import data
 from tests.functional.conftest import keystone_session
+from tests.functional.waits import wait_volume_gone
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -245,17 +246,6 @@ def wait_volume(cinder, volume_id: str, status: str = "available",
             return volume
         assert "error" not in volume.status, (volume_id, volume.status)
         assert time.monotonic() < deadline, (volume_id, volume.status)
-        time.sleep(0.3)
-
-
-def wait_volume_gone(cinder, volume_id: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            status = cinder.volumes.get(volume_id).status
-        except cinder_exc.NotFound:
-            return
-        assert time.monotonic() < deadline, (volume_id, status)
         time.sleep(0.3)
 
 

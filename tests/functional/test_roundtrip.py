@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
-from cinderclient import exceptions as cinder_exc
 from glance_store import exceptions as gs_exc
 
 from tests.functional.conftest import location_for
 from tests.functional.data import PatternSource
 from tests.functional.data import check_stream
+from tests.functional.waits import wait_volume_gone
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -43,23 +42,10 @@ def roundtrip(stores, admin_cinder, store_name, size, announced=None):
     assert (md5, sha512) == (checksum, multihash)
 
     store.delete(loc)
-    wait_gone(admin_cinder, volume_id)
+    wait_volume_gone(admin_cinder, volume_id)
     with pytest.raises(gs_exc.NotFound):
         store.get_size(loc)
     return volume
-
-
-def wait_gone(cinder, volume_id, timeout=60):
-    """delete() returns once Cinder is deleting; the volume then goes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            status = cinder.volumes.get(volume_id).status
-        except cinder_exc.NotFound:
-            return
-        assert status == "deleting", status
-        assert time.monotonic() < deadline, "volume not gone"
-        time.sleep(0.2)
 
 
 @pytest.mark.parametrize("size", [0, 1, 4 * MiB - 1, 4 * MiB, 4 * MiB + 1,

@@ -11,7 +11,7 @@ from glance_store import exceptions as gs_exc
 from tests.functional.conftest import location_for
 from tests.functional.data import PatternSource
 from tests.functional.data import check_stream
-from tests.functional.test_roundtrip import wait_gone
+from tests.functional.waits import wait_volume_gone
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -68,7 +68,7 @@ def test_legacy_location_is_readable_and_deletable(stores, admin_cinder):
     reader, length = stores["fast"].get(loc)
     assert check_stream(reader, size)[0] == checksum
     stores["fast"].delete(loc)
-    wait_gone(admin_cinder, volume_id_of(uri))
+    wait_volume_gone(admin_cinder, volume_id_of(uri))
 
 
 def test_volume_registered_by_cinder_reads_whole_volume(
