@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator
 from typing import Any
 from typing import Protocol
@@ -53,8 +54,15 @@ def iter_chunks(source: Any, chunk_size: int) -> Iterator[bytes]:
                 yield data
 
 
+@functools.lru_cache(maxsize=8)
+def _zeros(size: int) -> bytes:
+    return bytes(size)
+
+
 def is_all_zero(chunk: bytes) -> bool:
-    return chunk.count(0) == len(chunk)
+    # A comparison stops at the first non-zero byte (memcmp); chunk sizes
+    # repeat, so the zero block is allocated once per size.
+    return chunk == _zeros(len(chunk))
 
 
 def write_image(source: Any, target: WriteTarget, *, expected_size: int,
