@@ -17,7 +17,6 @@ from glance_store import exceptions as gs_exc
 from oslo_config import cfg
 from oslo_utils import units
 
-from glance_store_cinder import errors
 from glance_store_cinder import formats
 from glance_store_cinder import location as cinder_location
 from glance_store_cinder import options
@@ -306,7 +305,3 @@ def _checked_size(image_size: Any) -> int:
         raise gs_exc.Invalid(message="Image size must not be negative, "
                              "got %d" % image_size)
     return image_size
-
-
-# Re-exported so that errors raised here can be caught by their class.
-StateTimeout = errors.StateTimeout
