@@ -26,15 +26,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import socket
 import sys
 import threading
 import time
-import traceback
 from typing import Any
 
 from bench import cleanup
+from bench import common
 from bench.common import MiB
 from bench.common import drop_caches
 from bench.common import unmount_all_under
@@ -334,26 +333,8 @@ class Baseline:
         return rc
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt("signal %d" % signum)
-
-
 def main(argv: list[str]) -> int:
-    import json
-    with open(argv[0], encoding="utf-8") as f:
-        spec = json.load(f)
-    logging.basicConfig(
-        filename=spec["log"], level=logging.INFO,
-        format="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s")
-    for noisy in ("keystoneauth", "urllib3", "oslo_privsep", "os_brick",
-                  "cinderclient"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        return Baseline(spec).run()
-    except BaseException:
-        traceback.print_exc()
-        return 3
+    return common.run_process(argv, Baseline, quiet=())
 
 
 if __name__ == "__main__":

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import pathlib
+import signal
 import subprocess
 import time
+import traceback
+from collections.abc import Callable
 from typing import Any
 
 MiB = 1024 * 1024
@@ -88,3 +92,29 @@ def volume_path(env: dict[str, Any], volume_id: str) -> str:
 
 def volume_id_of(uri: str) -> str:
     return uri.rstrip("/").rsplit("/", 1)[1]
+
+
+def run_process(argv: list[str], make: Callable[[dict[str, Any]], Any],
+                quiet: tuple[str, ...] = ()) -> int:
+    """Body of a benchmark subprocess: read its spec, log, run, report.
+
+    SIGTERM ends it like Ctrl-C, so its cleanup runs.
+    """
+    with open(argv[0], encoding="utf-8") as f:
+        spec = json.load(f)
+    logging.basicConfig(
+        filename=spec["log"], level=logging.INFO,
+        format="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s")
+    for noisy in ("keystoneauth", "urllib3", "oslo_privsep", "os_brick",
+                  "cinderclient") + quiet:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return int(make(spec).run())
+    except BaseException:
+        traceback.print_exc()
+        return 3
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt("signal %d" % signum)

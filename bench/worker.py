@@ -13,15 +13,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import sys
 import threading
 import time
-import traceback
 import uuid
 from typing import Any
 
 from bench import cleanup
+from bench import common
 from bench import conf as bench_conf
 from bench.common import INTREE
 from bench.common import OURS
@@ -514,26 +513,8 @@ class Worker:
             self.flush()
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt("signal %d" % signum)
-
-
 def main(argv: list[str]) -> int:
-    import json
-    with open(argv[0], encoding="utf-8") as f:
-        spec = json.load(f)
-    logging.basicConfig(
-        filename=spec["log"], level=logging.INFO,
-        format="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s")
-    for noisy in ("keystoneauth", "urllib3", "stevedore", "oslo_privsep",
-                  "os_brick", "cinderclient"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        return Worker(spec).run()
-    except BaseException:
-        traceback.print_exc()
-        return 3
+    return common.run_process(argv, Worker, quiet=("stevedore",))
 
 
 if __name__ == "__main__":
