@@ -223,11 +223,12 @@ class Store(glance_store.driver.Store):
                                    settings.volume_type, metadata)
         succeeded = False
         try:
-            volumes.wait_status(volume_id, "available")
+            volume = volumes.wait_status(volume_id, "available")
             target = VolumeWriteTarget(
                 runtime.attacher, volumes, volume_id,
                 extend_attached=settings.do_extend_attached,
-                gib=runtime.gib, root_helper=settings.root_helper)
+                gib=runtime.gib, root_helper=settings.root_helper,
+                volume=volume)
             with target:
                 result = write_image(
                     image_file, target, expected_size=image_size,

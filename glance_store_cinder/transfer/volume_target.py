@@ -17,6 +17,7 @@ from glance_store_cinder.attachment import Attachment
 from glance_store_cinder.transfer import growth
 from glance_store_cinder.transfer.device import DeviceIO
 from glance_store_cinder.transfer.device import opened
+from glance_store_cinder.volumes import VolumeInfo
 from glance_store_cinder.volumes import Volumes
 
 LOG = logging.getLogger(__name__)
@@ -27,10 +28,13 @@ class VolumeWriteTarget:
 
     def __init__(self, attacher: Attacher, volumes: Volumes, volume_id: str,
                  extend_attached: bool, gib: int,
-                 root_helper: str) -> None:
+                 root_helper: str, volume: VolumeInfo | None = None
+                 ) -> None:
         self._attacher = attacher
         self._volumes = volumes
         self._volume_id = volume_id
+        # The volume as last read; the caller's copy spares a GET.
+        self._known: VolumeInfo | None = volume
         self._extend_attached = extend_attached
         self._gib = gib
         self._root_helper = root_helper
@@ -45,7 +49,9 @@ class VolumeWriteTarget:
         return self._size_gib * self._gib
 
     def _attach(self) -> None:
-        volume = self._volumes.get(self._volume_id)
+        volume, self._known = self._known, None
+        if volume is None:
+            volume = self._volumes.get(self._volume_id)
         stack = contextlib.ExitStack()
         try:
             attachment = stack.enter_context(
@@ -94,5 +100,6 @@ class VolumeWriteTarget:
             return
         self.sync()
         self._detach()
-        self._volumes.extend(self._volume_id, new_gib, attached=False)
+        self._known = self._volumes.extend(self._volume_id, new_gib,
+                                           attached=False)
         self._attach()
