@@ -33,6 +33,7 @@ from typing import Any
 
 from bench import cleanup
 from bench import common
+from bench import disks
 from bench.cinder_cycle import CinderCycle
 from bench.common import MiB
 from bench.common import drop_caches
@@ -64,10 +65,12 @@ class Baseline:
         self.samples: list[dict[str, Any]] = []
         self.known = self.data.slices["known"]
         self.want = self.data.digests["known"]
+        self.devices = disks.devices(self.env["nfs"]["export_dir"])
 
     def record(self, name: str, seconds: float | None, nbytes: int,
                ok: bool = True, error: str | None = None,
                cpu: dict[str, float] | None = None,
+               meter: Meter | None = None,
                outage: bool = False, extra: dict[str, Any] | None = None
                ) -> None:
         sample: dict[str, Any] = {
@@ -75,6 +78,8 @@ class Baseline:
             "seconds": seconds, "bytes": nbytes, "ok": ok, "error": error}
         if outage:
             sample["outage"] = True
+        if meter is not None:
+            cpu, sample["io"] = meter.seconds, meter.io
         if cpu:
             sample["cpu"] = cpu
         if extra:
@@ -117,7 +122,7 @@ class Baseline:
         self.record("hash_serial", serial, n)
         threads = [threading.Thread(target=self._digest, args=(chunks, a))
                    for a in ALGORITHMS]
-        meter = Meter()
+        meter = Meter(self.devices)
         with meter.measure():
             start = time.perf_counter()
             for t in threads:
@@ -125,7 +130,7 @@ class Baseline:
             for t in threads:
                 t.join()
             seconds = time.perf_counter() - start
-        self.record("hash_overlapped", seconds, n, cpu=meter.seconds)
+        self.record("hash_overlapped", seconds, n, meter=meter)
 
     # -- device -----------------------------------------------------------
     def _scratch(self, what: str) -> str:
@@ -138,7 +143,7 @@ class Baseline:
             self._device_write(path)
             dropped = drop_caches()
             fd = os.open(path, os.O_RDONLY)
-            meter = Meter()
+            meter = Meter(self.devices)
             try:
                 with meter.measure():
                     start = time.perf_counter()
@@ -151,7 +156,7 @@ class Baseline:
             if got != self.known.length:
                 raise RuntimeError("read back %d bytes of %d"
                                    % (got, self.known.length))
-            self.record("device_read", seconds, got, cpu=meter.seconds,
+            self.record("device_read", seconds, got, meter=meter,
                         extra={"cache_dropped": dropped})
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -163,7 +168,7 @@ class Baseline:
         dropped = drop_caches()
         src = os.open(self.data.path(s.file), os.O_RDONLY)
         out = -1
-        meter = Meter()
+        meter = Meter(self.devices)
         try:
             out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with meter.measure():
@@ -178,7 +183,7 @@ class Baseline:
             os.close(src)
             if out >= 0:
                 os.close(out)
-        self.record("device_write", seconds, s.length, cpu=meter.seconds,
+        self.record("device_write", seconds, s.length, meter=meter,
                     extra={"cache_dropped": dropped})
 
     def hash_and_write(self, path: str) -> None:
@@ -188,7 +193,7 @@ class Baseline:
         chunks = self._chunks()
         dropped = drop_caches()
         out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        meter = Meter()
+        meter = Meter(self.devices)
         try:
             os.ftruncate(out, self.known.length)
             threads = [threading.Thread(target=self._digest,
@@ -209,7 +214,7 @@ class Baseline:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
         self.record("hash_write", seconds, self.known.length,
-                    cpu=meter.seconds, extra={"cache_dropped": dropped})
+                    meter=meter, extra={"cache_dropped": dropped})
 
     # -- cinder -----------------------------------------------------------
     def cinder(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
@@ -194,17 +193,24 @@ def environment_gone(admin: Any, exc: BaseException) -> bool:
 
 def retrying(fn: Callable[[], Any], wait: float = 600,
              log: Callable[[str], None] | None = None) -> Any:
-    """``fn()``, repeated while Keystone or Cinder is unreachable."""
-    deadline = time.monotonic() + wait
-    told = False
-    while True:
+    """``fn()``, repeated while Keystone or Cinder is unreachable; after
+    ``wait`` seconds the last outage is raised."""
+    outages: list[Exception] = []
+
+    def attempt() -> tuple[bool, Any]:
         try:
-            return fn()
+            return True, fn()
         except Exception as exc:
-            if not is_outage(exc) or time.monotonic() > deadline:
+            if not is_outage(exc):
                 raise
-            if log and not told:
+            if log and not outages:
                 log("bench: Cinder or Keystone does not answer (%s); "
                     "waiting" % type(exc).__name__)
-                told = True
-            time.sleep(5)
+            outages.append(exc)
+            return False, None
+
+    try:
+        return Poller(timeout=wait, first_interval=5, growth=1.0).wait(
+            attempt, lambda result: result[0], "Cinder and Keystone")[1]
+    except StateTimeout as timeout:
+        raise outages[-1] from timeout

@@ -22,6 +22,7 @@ from typing import Any
 
 from bench import cleanup
 from bench import conf as bench_conf
+from bench import disks
 from bench.common import OURS
 from bench.common import GiB
 from bench.common import volume_id_of
@@ -48,6 +49,7 @@ class Timed:
     seconds: float
     cpu: dict[str, float]
     uri: str = ""
+    io: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def together(fn: Callable[[Any], Any], items: list[Any]
@@ -87,6 +89,7 @@ class Contender:
         self.workload: str | None = None
         self._profilers: dict[str, Any] = {}
         self.info: dict[str, Any] = {}
+        self.devices = disks.devices(self.env["nfs"]["export_dir"])
 
     # -- setup ----------------------------------------------------------
     def configure(self) -> None:
@@ -191,7 +194,7 @@ class Contender:
         s = self.data.slices[slice_name]
         reader = SourceReader(self.data.path(s.file), s.offset, s.length)
         size = s.length if announced is None else announced
-        meter = Meter()
+        meter = Meter(self.devices)
         try:
             with meter.measure(), self.profiled():
                 start = time.perf_counter()
@@ -214,7 +217,7 @@ class Contender:
                          uri)
         if multihash != want["sha512"]:
             raise Failed("sha512 differs from the image's", uri)
-        return Timed(seconds, meter.seconds, uri)
+        return Timed(seconds, meter.seconds, uri, meter.io)
 
     def check_volume(self, slice_name: str, uri: str) -> dict[str, Any]:
         """Compare the volume's backing file with the image, and its size
@@ -250,7 +253,7 @@ class Contender:
                  ) -> Timed:
         """Timed ``get`` of the whole image, every chunk compared."""
         s = self.data.slices[slice_name]
-        meter = Meter()
+        meter = Meter(self.devices)
         with Expected(self.data.path(s.file), s.offset, s.length) as exp, \
                 meter.measure(), self.profiled():
             start = time.perf_counter()
@@ -275,7 +278,7 @@ class Contender:
                          % (pos, s.length))
         cpu = dict(meter.seconds, compare_cpu_s=compare[1])
         return Timed(seconds - compare[0] if exclude_compare else seconds,
-                     cpu)
+                     cpu, io=meter.io)
 
 
 def _compare_chunks(reader: Any, exp: Expected

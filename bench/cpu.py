@@ -1,4 +1,5 @@
-"""CPU seconds around a timed call: this process's and the machine's.
+"""CPU seconds around a timed call (this process's and the machine's),
+and the bytes of the devices under the export.
 
 The process figures (``getrusage``) cover every thread of the worker: the
 drivers hash in threads.  The machine figures (``/proc/stat``) also cover
@@ -13,6 +14,8 @@ import os
 import resource
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from bench import disks
 
 _TICK = float(os.sysconf("SC_CLK_TCK"))
 # Columns of /proc/stat's "cpu" line, in order.
@@ -62,15 +65,23 @@ def between(start: Snapshot, end: Snapshot) -> dict[str, float]:
 
 
 class Meter:
-    """``with meter.measure(): ...``; then ``meter.seconds``."""
+    """``with meter.measure(): ...``; then ``meter.seconds`` (CPU) and
+    ``meter.io`` (bytes of the devices named in ``devices``, see
+    :mod:`bench.disks`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, devices: dict[str, str] | None = None) -> None:
+        self.devices = devices or {}
         self.seconds: dict[str, float] = {}
+        self.io: dict[str, int] = {}
 
     @contextmanager
     def measure(self) -> Iterator[Meter]:
+        io_start = disks.counters(self.devices)
         start = snapshot()
         try:
             yield self
         finally:
             self.seconds = between(start, snapshot())
+            io_end = disks.counters(self.devices)
+            self.io = {k: v - io_start[k] for k, v in io_end.items()
+                       if k in io_start}

@@ -168,13 +168,18 @@ def _cpu_text(s: dict[str, Any] | None) -> str:
     cpu = (s or {}).get("cpu_median_s")
     if not cpu:
         return "-"
-    return "process %.2f user + %.2f sys, machine %.2f busy" % (
+    text = "process %.2f user + %.2f sys, machine %.2f busy" % (
         cpu.get("proc_user_s", 0.0), cpu.get("proc_sys_s", 0.0),
         cpu.get("machine_busy_s", 0.0))
+    io = (s or {}).get("io_median_bytes", {})
+    if "disk_written_bytes" in io:
+        text += ", disk written %.0f MiB" % (io["disk_written_bytes"] / MiB)
+    return text
 
 
 def cpu_lines(summary: dict[str, Any]) -> list[str]:
-    """Median CPU seconds per timed call, per contender."""
+    """Median CPU seconds (and disk bytes) per timed call, per contender.
+    """
     return ["%s: ours %s; in-tree %s" % (
         r["label"], _cpu_text(r["ours"]), _cpu_text(r["in_tree"]))
         for r in summary["rows"]

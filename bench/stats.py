@@ -82,6 +82,9 @@ def _extras(samples: list[Sample]) -> Stats:
     cpu = [s["cpu"] for s in samples if s.get("cpu")]
     if cpu:
         out["cpu_median_s"] = medians_of(cpu)
+    io = [s["io"] for s in samples if s.get("io")]
+    if io:
+        out["io_median_bytes"] = medians_of(io)
     return out
 
 

@@ -65,6 +65,8 @@ class Worker(Contender):
             sample["outage"] = True
         if timed and timed.cpu:
             sample["cpu"] = timed.cpu
+        if timed and timed.io:
+            sample["io"] = timed.io
         if extra:
             sample["extra"] = extra
         self.samples.append(sample)
@@ -167,7 +169,7 @@ class Worker(Contender):
     def w_concurrent_add(self) -> None:
         names, total = self._concurrent_names()
         dropped = drop_caches()
-        with Meter().measure() as meter:
+        with Meter(self.devices).measure() as meter:
             seconds, results = together(self.add, names)
         uris = [r[1].uri for r in results if getattr(r[1], "uri", None)]
         errors = _errors(names, results)
@@ -181,7 +183,8 @@ class Worker(Contender):
             self.fail("concurrent_add", total, Failed("; ".join(
                 "%s: %s" % e for e in errors)), uris)
             return
-        self.record("concurrent_add", Timed(seconds, meter.seconds), total,
+        self.record("concurrent_add", Timed(seconds, meter.seconds,
+                                            io=meter.io), total,
                     cache_dropped=dropped)
         self.kept.update(zip(names, uris, strict=True))
 
@@ -193,7 +196,7 @@ class Worker(Contender):
                 return  # the concurrent add failed: it is reported
             for _ in range(self.profile.reads):
                 dropped = drop_caches()
-                with Meter().measure() as meter:
+                with Meter(self.devices).measure() as meter:
                     seconds, results = together(
                         lambda item: self.read_all(item[0], item[1],
                                                    exclude_compare=False),
@@ -203,8 +206,9 @@ class Worker(Contender):
                     self.record("concurrent_get", None, total, "; ".join(
                         "%s: %s" % e for e in errors), errors[0][1])
                     break
-                self.record("concurrent_get", Timed(seconds, meter.seconds),
-                            total, cache_dropped=dropped)
+                self.record("concurrent_get", Timed(
+                    seconds, meter.seconds, io=meter.io), total,
+                    cache_dropped=dropped)
         finally:
             self.delete_volumes([u for u in uris if u])
 
