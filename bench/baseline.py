@@ -65,6 +65,7 @@ class Baseline:
         self.samples: list[dict[str, Any]] = []
         self.known = self.data.slices["known"]
         self.want = self.data.digests["known"]
+        self.digests: dict[str, str] = {}  # what the hash threads got
         self.devices = disks.devices(self.env["nfs"]["export_dir"])
 
     def record(self, name: str, seconds: float | None, nbytes: int,
@@ -98,14 +99,16 @@ class Baseline:
         finally:
             os.close(fd)
 
-    def _digest(self, chunks: list[bytes], algorithm: str) -> str:
+    def _digest(self, chunks: list[bytes], algorithm: str) -> None:
         h = new_hash(algorithm)
         for c in chunks:
             h.update(c)
-        got = str(h.hexdigest())
-        if got != self.want[algorithm]:
-            raise RuntimeError("%s of the image is wrong" % algorithm)
-        return got
+        self.digests[algorithm] = str(h.hexdigest())
+
+    def _check_digests(self) -> None:
+        for algorithm in ALGORITHMS:
+            if self.digests.pop(algorithm, None) != self.want[algorithm]:
+                raise RuntimeError("%s of the image is wrong" % algorithm)
 
     # -- hashing ----------------------------------------------------------
     def hashing(self) -> None:
@@ -116,6 +119,8 @@ class Baseline:
             cpu0, start = time.thread_time(), time.perf_counter()
             self._digest(chunks, algorithm)
             seconds = time.perf_counter() - start
+            if self.digests[algorithm] != self.want[algorithm]:
+                raise RuntimeError("%s of the image is wrong" % algorithm)
             self.record("hash_" + algorithm, seconds, n,
                         cpu={"thread_s": time.thread_time() - cpu0})
             serial += seconds
@@ -130,6 +135,7 @@ class Baseline:
             for t in threads:
                 t.join()
             seconds = time.perf_counter() - start
+        self._check_digests()
         self.record("hash_overlapped", seconds, n, meter=meter)
 
     # -- device -----------------------------------------------------------
@@ -213,6 +219,7 @@ class Baseline:
             os.close(out)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+        self._check_digests()
         self.record("hash_write", seconds, self.known.length,
                     meter=meter, extra={"cache_dropped": dropped})
 

@@ -314,7 +314,9 @@ def publish(results: pathlib.Path, run: dict[str, Any],
     profile = profile_of(run)
     summary = bench_summary.summarize(samples, profile, sparse_bytes,
                                       run["machine"]["nproc"])
-    output.console(summary, profile, findings + lost, log)
+    output.console(summary, profile, findings, log)
+    for line in lost:
+        log("lost: " + line)
     doc = {"run": run, "summary": summary, "findings": findings,
            "lost": lost, "samples": samples}
     stem = "quick" if run["profile"] == "quick" else "latest"

@@ -223,8 +223,11 @@ def _row(row: Row, samples: list[Sample], profile: Any,
     if is_ok(ours) and fl is not None:
         entry["ratio_floor"] = fl[0] / ours["median_s"]
         entry["overhead_s"] = ours["median_s"] - fl[0]
-    ours_rounds = per_round(mine)
-    entry["paired_in_tree"] = paired(per_round(theirs), ours_rounds)
+    # Paired only when every round passed its checks: a ratio over the
+    # rounds a driver got right would hide that it failed the others.
+    ours_rounds = per_round(mine) if is_ok(ours) else {}
+    entry["paired_in_tree"] = paired(
+        per_round(theirs) if is_ok(intree) else {}, ours_rounds)
     floors = {r: f[0] for r, lim in by_round.items() if (f := floor(
         row.floor, nbytes, entry.get("data_bytes"), lim, cores))}
     entry["paired_floor"] = paired(floors, ours_rounds)
