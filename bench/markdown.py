@@ -71,7 +71,8 @@ def markdown(summary: dict[str, Any], run: dict[str, Any], profile: Any,
                 ("Sparse image:", render.sparse_lines(summary)),
                 ("Targets:", render.target_lines(summary)))
     for title, items in sections:
-        lines += ["", title, ""] + ["* " + x for x in items]
+        lines += ["", title, ""] + (["* " + x for x in items]
+                                    or ["(not measured)"])
     shown = chart if chart.startswith("(") else "![ratios](%s)" % chart
     lines += ["", shown, ""]
     return "\n".join(lines)
