@@ -33,6 +33,7 @@ from typing import Any
 
 from bench import cleanup
 from bench import common
+from bench import cpu
 from bench import disks
 from bench.cinder_cycle import CinderCycle
 from bench.common import MiB
@@ -70,7 +71,7 @@ class Baseline:
 
     def record(self, name: str, seconds: float | None, nbytes: int,
                ok: bool = True, error: str | None = None,
-               cpu: dict[str, float] | None = None,
+               cpu_s: dict[str, float] | None = None,
                meter: Meter | None = None,
                outage: bool = False, extra: dict[str, Any] | None = None
                ) -> None:
@@ -80,9 +81,9 @@ class Baseline:
         if outage:
             sample["outage"] = True
         if meter is not None:
-            cpu, sample["io"] = meter.seconds, meter.io
-        if cpu:
-            sample["cpu"] = cpu
+            cpu_s, sample["io"] = meter.seconds, meter.io
+        if cpu_s:
+            sample["cpu"] = cpu_s
         if extra:
             sample["extra"] = extra
         self.samples.append(sample)
@@ -122,7 +123,7 @@ class Baseline:
             if self.digests[algorithm] != self.want[algorithm]:
                 raise RuntimeError("%s of the image is wrong" % algorithm)
             self.record("hash_" + algorithm, seconds, n,
-                        cpu={"thread_s": time.thread_time() - cpu0})
+                        cpu_s={"thread_s": time.thread_time() - cpu0})
             serial += seconds
         self.record("hash_serial", serial, n)
         threads = [threading.Thread(target=self._digest, args=(chunks, a))
@@ -172,6 +173,7 @@ class Baseline:
     def _device_write(self, path: str) -> None:
         s = self.known
         dropped = drop_caches()
+        background = cpu.background_rate()
         src = os.open(self.data.path(s.file), os.O_RDONLY)
         out = -1
         meter = Meter(self.devices)
@@ -189,6 +191,9 @@ class Baseline:
             os.close(src)
             if out >= 0:
                 os.close(out)
+        meter.seconds["background_busy_per_s"] = background
+        meter.seconds["write_busy_s"] = cpu.own_share(meter.seconds,
+                                                      seconds, background)
         self.record("device_write", seconds, s.length, meter=meter,
                     extra={"cache_dropped": dropped})
 

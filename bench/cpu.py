@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import resource
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -62,6 +63,22 @@ def between(start: Snapshot, end: Snapshot) -> dict[str, float]:
         })
         out["machine_busy_s"] = out["machine_user_s"] + out["machine_sys_s"]
     return out
+
+
+def background_rate(seconds: float = 1.0) -> float:
+    """Busy CPU seconds per second of the machine while this process
+    sleeps: what others (on a shared machine) are using."""
+    start = snapshot()
+    time.sleep(seconds)
+    return between(start, snapshot()).get("machine_busy_s", 0.0) / seconds
+
+
+def own_share(cpu: dict[str, float], wall: float, background: float
+              ) -> float:
+    """The machine's busy seconds of a call minus the others' usual
+    share, at least the process's own."""
+    own = cpu["proc_user_s"] + cpu["proc_sys_s"]
+    return max(own, cpu.get("machine_busy_s", own) - background * wall)
 
 
 class Meter:

@@ -109,7 +109,8 @@ def _limit_line(label: str, s: dict[str, Any]) -> str:
     if s.get("status") != "ok":
         return "%s: FAILED (%s)" % (label, s.get("error"))
     cpu = s.get("cpu_median_s", {})
-    busy = cpu.get("thread_s", cpu.get("machine_busy_s"))
+    busy = cpu.get("thread_s", cpu.get("write_busy_s",
+                                       cpu.get("machine_busy_s")))
     cpu_text = "" if busy is None else ", %.2f CPU s" % busy
     if s.get("mib_s"):
         return "%s: %.2f s, %.0f MiB/s (±%d%%)%s" % (

@@ -175,6 +175,13 @@ class Run:
                for s in got):
             self.findings.append("%s round %d: page cache not dropped "
                                  "(not root): only synced" % (who, rnd))
+        short = sorted({s["workload"] for s in got if s.get(
+            "extra", {}).get("file_is_volume_size") is False})
+        if short:
+            self.findings.append(
+                "%s round %d: backing file smaller than its volume after "
+                "%s (the image is intact; the volume lost its size)"
+                % (who, rnd, ", ".join(short)))
         log("  %-8s %s" % (who, _brief(got)))
 
     def profile_pass(self) -> None:

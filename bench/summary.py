@@ -123,7 +123,10 @@ def add_bound(nbytes: int, written: int, limits: Limits, cores: int
     parts = {"md5": md5 or _seconds(limits, "hash_md5", nbytes),
              "sha512": sha512 or _seconds(limits, "hash_sha512", nbytes),
              "write": _seconds(limits, "device_write", written)}
-    writing = _cpu(limits, "device_write", "machine_busy_s", written)
+    # The machine's CPU seconds while writing (the kernel's write path,
+    # the loop device), less what others used meanwhile.
+    writing = (_cpu(limits, "device_write", "write_busy_s", written)
+               or _cpu(limits, "device_write", "machine_busy_s", written))
     if md5 is not None and sha512 is not None and writing is not None \
             and cores:
         parts["cpu"] = (md5 + sha512 + writing) / cores

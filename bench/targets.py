@@ -56,7 +56,8 @@ def evaluate(rows: list[Row]) -> list[dict[str, Any]]:
         value, note = ratio(r, "in_tree"), ""
         if _ok(r, "ours") and r.get("in_tree") and \
                 r["in_tree"].get("status") == "FAILED":
-            note = "in-tree FAILED (wrong data); ours correct"
+            note = "in-tree FAILED (%s); ours correct" % (
+                str(r["in_tree"].get("error"))[:60])
             value = float("inf")
         t.add("%s vs in-tree" % r["label"], value, ">=", IN_TREE_GOALS[w],
               "ours/in-tree throughput", note)
