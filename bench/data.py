@@ -100,9 +100,9 @@ class Profile:
 # The large unknown-size image is not a whole number of GiB: the volume
 # is larger than the image, and the size must still come out exact.
 FULL = Profile(name="full", rounds=5, known=GiB, unknown_small=GiB,
-               unknown_large=5 * GiB // 2, small=MiB, small_count=10,
+               unknown_large=3 * GiB // 2, small=MiB, small_count=10,
                concurrent=256 * MiB, concurrency=4, sparse=GiB,
-               cinder_cycles=5, secondary_rounds=3, reads=3)
+               cinder_cycles=5, secondary_rounds=3, reads=2)
 QUICK = Profile(name="quick", rounds=1, known=256 * MiB,
                 unknown_small=256 * MiB, unknown_large=GiB + 256 * MiB,
                 small=MiB, small_count=5, concurrent=64 * MiB,
