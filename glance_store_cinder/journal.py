@@ -59,9 +59,13 @@ CORRUPT_SUFFIX = ".corrupt"
 TMP_PREFIX = ".tmp-"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class Record:
-    """One resource in flight, as written in the journal."""
+    """One resource in flight, as written in the journal.
+
+    Updates change the object in place (and rewrite its file), so undo
+    callbacks registered early see what was learnt later (the ids).
+    """
 
     id: str
     kind: str
@@ -208,15 +212,15 @@ class Journal:
 
     def update(self, record: Record, **data: Any) -> Record:
         """The same record with more data, rewritten atomically."""
-        updated = dataclasses.replace(record, data={**record.data, **data})
-        self._write(updated)
-        return updated
+        record.data.update(data)
+        self._write(record)
+        return record
 
     def mark_released(self, record: Record) -> Record:
         """The owner is done with it but could not undo it."""
-        released = dataclasses.replace(record, released=True)
-        self._write(released)
-        return released
+        record.released = True
+        self._write(record)
+        return record
 
     def remove(self, record: Record) -> None:
         try:
@@ -247,6 +251,15 @@ class Journal:
 
     def children(self, record: Record) -> list[Record]:
         return [r for r in self.all_records() if r.parent == record.id]
+
+    def in_use(self, record: Record) -> bool:
+        """Whether an owner may still use it: not released, owner alive.
+
+        Host-owned records (no owner) are in use while they are there.
+        """
+        if record.released:
+            return False
+        return record.owner is None or self.owners.judge(record.owner).alive
 
     def exists(self, record: Record) -> bool:
         return os.path.exists(os.path.join(self.directory, record.filename))

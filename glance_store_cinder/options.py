@@ -133,6 +133,31 @@ Related options:
 """)),
 ]
 
+_NEW_OPTIONS += [
+    cfg.BoolOpt(
+        "cinder_recover_at_start",
+        default=True,
+        help=_("""
+Undo at start what crashed glance-api workers of this host left in Cinder.
+
+Before the store creates a volume, an attachment or a connection it
+records it in a journal on this host (under the lock path). When the store
+starts, it replays the records of processes that are no longer running:
+disconnects their connections, deletes their attachments and deletes the
+volumes of uploads that never completed. Records of running processes and
+of other hosts are never touched. A volume found busy is also recovered on
+demand, whatever this option says.
+
+Disable it to inspect what a crash left behind, with
+``glance-store-cinder sweep``, before anything is undone.
+
+Possible values:
+    * True or False
+
+Related options:
+    * cinder_mount_point_base
+"""))]
+
 # Older option name -> the option it stands in for.
 DEPRECATED_ALIASES: dict[str, str] = {
     "cinder_store_tenant": "cinder_store_project_name",
@@ -226,6 +251,7 @@ class StoreSettings:
     multitenant: bool
     bootable_volume_formats: tuple[str, ...]
     thin_provisioning: bool
+    recover_at_start: bool = True
 
     @property
     def catalog_service_type(self) -> str:
@@ -323,6 +349,7 @@ class StoreSettings:
                 for f in values["cinder_bootable_volume_formats"] or ()
                 if f.strip()),
             thin_provisioning=values["cinder_thin_provisioning"],
+            recover_at_start=values["cinder_recover_at_start"],
         )
         settings.validate()
         return settings

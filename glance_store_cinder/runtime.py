@@ -23,14 +23,20 @@ from oslo_config import cfg
 from oslo_utils import units
 
 from glance_store_cinder.attachment import Attacher
+from glance_store_cinder.attachment import volume_lock_name
 from glance_store_cinder.client import CinderClients
 from glance_store_cinder.client import HttpSessionFactory
 from glance_store_cinder.connectors import ConnectorFactory
 from glance_store_cinder.connectors import FamilyContext
 from glance_store_cinder.connectors.base import Mounts
+from glance_store_cinder.journal import Journal
 from glance_store_cinder.options import StoreSettings
+from glance_store_cinder.owners import Owners
+from glance_store_cinder.owners import ProcessTable
+from glance_store_cinder.owners import ProcFs
 from glance_store_cinder.polling import Clock
 from glance_store_cinder.polling import Poller
+from glance_store_cinder.recovery import Recovery
 from glance_store_cinder.volumes import Volumes
 
 LOG = logging.getLogger(__name__)
@@ -51,6 +57,9 @@ class Collaborators:
     clock: Clock = dataclasses.field(default_factory=Clock)
     gib: int = units.Gi
     lock_path: str | None = None
+    process_table: ProcessTable | None = None
+    journal_path: str | None = None
+    """Default: ``<lock_path>/journal``."""
 
 
 def os_brick_available() -> bool:
@@ -147,6 +156,11 @@ class StoreRuntime:
         self._host_properties_fn = host_properties
         self._host_properties: dict[str, Any] | None = None
         self._host_lock = threading.Lock()
+        self.journal = Journal(
+            collaborators.journal_path
+            or os.path.join(self.lock_path, "journal"),
+            settings.store_name,
+            Owners(collaborators.process_table or ProcFs(), self.host_name))
         family_context = FamilyContext(
             connector_factory=(collaborators.connector_factory
                                or _brick_connector_factory),
@@ -154,18 +168,53 @@ class StoreRuntime:
             use_multipath=settings.use_multipath,
             mount_point_base=settings.mount_point_base,
             lock=self.lock,
-            refs_dir=os.path.join(self.lock_path, "share-refs"),
+            journal=self.journal,
             mounts=collaborators.mounts or SystemMounts(settings.root_helper),
             poller=self.poller,
         )
+        self.recovery = Recovery(
+            self.journal, family_context,
+            self.service_volumes if settings.has_service_credentials
+            else None, self.remove_volume_lock,
+            not_found_is_gone=not settings.uses_requester_token)
         self.attacher = Attacher(self.host_properties, family_context,
                                  self.lock,
                                  settings.attachment_retry_attempts,
-                                 self.gib)
+                                 self.gib,
+                                 recover_volume=self._recover_volume)
+
+    def _recover_volume(self, volume_id: str) -> int:
+        return len(self.recovery.apply(volume_id=volume_id).done)
 
     def lock(self, name: str) -> contextlib.AbstractContextManager[Any]:
         return lockutils.lock(name, lock_file_prefix=LOCK_PREFIX,
                               external=True, lock_path=self.lock_path)
+
+    def remove_volume_lock(self, volume_id: str) -> None:
+        """Remove the lock file of a volume Cinder is deleting.
+
+        Safe although another process may have the file open: the lock
+        guards attaching and detaching that volume on this host, and once
+        Cinder has accepted the delete (it refuses while any attachment
+        exists) every attach of it fails at Cinder.  A process that still
+        waits on the old file and one that creates a new file could both
+        hold "the lock", but all either can do is fail.  The file is
+        unlinked while holding the lock, so nobody is between its steps.
+        """
+        name = volume_lock_name(volume_id)
+        try:
+            with self.lock(name):
+                os.unlink(os.path.join(self.lock_path, LOCK_PREFIX + name))
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            LOG.warning("Could not remove the lock file of volume %s: %s",
+                        volume_id, exc)
+
+    def host_name(self) -> str:
+        """This host as Cinder's attachments name it (connector host)."""
+        return str(self.host_properties().get("host")
+                   or socket.gethostname())
 
     def host_properties(self) -> dict[str, Any]:
         """This host's connector (cached: os-brick starts privsep for it)."""

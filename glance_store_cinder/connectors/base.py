@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
-import os
 from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Protocol
 
 from glance_store import exceptions as gs_exc
 
+from glance_store_cinder import journal as jr
 from glance_store_cinder.polling import Poller
 
 LOG = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class FamilyContext:
     use_multipath: bool
     mount_point_base: str
     lock: Callable[[str], contextlib.AbstractContextManager[Any]]
-    refs_dir: str
+    journal: jr.Journal
     mounts: Mounts
     poller: Poller
 
@@ -65,14 +66,22 @@ class ConnectedDevice:
 
     path: str | None
     file_object: Any = None
-    is_block_device: bool = False
-
-    def describe(self) -> str:
-        return self.path or repr(self.file_object)
 
 
 class UnsupportedVolume(gs_exc.BackendException):
     """The volume cannot be read or written safely by this store."""
+
+
+class DisconnectFailed(gs_exc.BackendException):
+    """os-brick failed to disconnect.
+
+    ``forced_through``: a forced second attempt went through, so the host
+    keeps no device and only the first failure is reported.
+    """
+
+    def __init__(self, message: str, forced_through: bool) -> None:
+        super().__init__(message)
+        self.forced_through = forced_through
 
 
 class DeviceFamily:
@@ -107,20 +116,84 @@ class DeviceFamily:
 
     @contextlib.contextmanager
     def connected(self, volume_id: str, data: dict[str, Any],
-                  expected_size: int,
-                  keep_connected: Callable[[], bool] | None = None
-                  ) -> Iterator[ConnectedDevice]:
+                  expected_size: int, parent: jr.Record | None = None,
+                  shared: bool = False) -> Iterator[ConnectedDevice]:
         """Connect; disconnect when the block ends.
 
-        :param keep_connected: asked at the end; True means another user on
-            this host still needs the device (multiattach), so it stays.
+        The connection is recorded in the journal (``parent``: its
+        attachment's record) before os-brick connects.
+
+        :param shared: the volume is multiattach: another user on this
+            host (a live connection record of the same volume) keeps the
+            device connected at the end.
         """
-        info = self.connect(volume_id, data)
+        journal = self.context.journal
+        with jr.recorded(journal, jr.CONNECTION, parent,
+                         volume_id=volume_id, protocol=self.protocol,
+                         properties=data) as record:
+            info = self.connect(volume_id, data)
+        journal.update(record, device=jsonable(info))
         try:
-            yield self.device_from(info, expected_size)
-        finally:
-            if keep_connected is None or not keep_connected():
-                self.disconnect(volume_id, data, info)
+            device = self.device_from(info, expected_size)
+        except BaseException as exc:
+            self._close_logged(record, exc, shared)
+            raise
+        try:
+            yield device
+        except BaseException as exc:
+            self._close_logged(record, exc, shared)
+            raise
+        self.close(record, shared)
+
+    def close(self, record: jr.Record, shared: bool = False) -> None:
+        """Disconnect a recorded connection, then forget the record."""
+        if shared and self._others_connected(record):
+            LOG.debug("Volume %s stays connected for another user on this "
+                      "host", record.volume_id)
+            self.context.journal.remove(record)
+            return
+        self.release(record)
+
+    def _close_logged(self, record: jr.Record, exc: BaseException,
+                      shared: bool) -> None:
+        """Close while ``exc`` propagates: that error is the one to see."""
+        try:
+            self.close(record, shared)
+        except Exception:
+            LOG.exception("Disconnecting volume %s failed while handling: "
+                          "%s", record.volume_id, exc)
+
+    def _others_connected(self, record: jr.Record) -> bool:
+        """Whether a live user on this host still has the volume connected.
+
+        Asked of this host's journal, not of Cinder: with a requester's
+        token Cinder hides the attachments' host names.  A journal that
+        cannot be read raises: the device stays and so does the record,
+        and with it the attachment (see Attacher), for recovery.
+        """
+        journal = self.context.journal
+        return any(other.id != record.id
+                   and other.volume_id == record.volume_id
+                   and journal.in_use(other)
+                   for other in journal.records(jr.CONNECTION))
+
+    def release(self, record: jr.Record) -> None:
+        """os-brick disconnect of a recorded connection, record removed.
+
+        A disconnect that went through only when forced still leaves no
+        device: the record goes, and the first failure is reported.
+        """
+        journal = self.context.journal
+        try:
+            self.disconnect(str(record.volume_id), record.get("properties"),
+                            record.get("device") or {})
+        except DisconnectFailed as exc:
+            if exc.forced_through:
+                journal.remove(record)
+            else:
+                journal.mark_released(record)
+            raise
+        journal.remove(record)
 
     def connect(self, volume_id: str, data: dict[str, Any]
                 ) -> dict[str, Any]:
@@ -138,20 +211,22 @@ class DeviceFamily:
 
         When it fails, os-brick is asked again to carry on past errors
         (``ignore_errors``) so that the host keeps no device; the first
-        failure is then raised as BackendException.
+        failure is then raised as :class:`DisconnectFailed`.
         """
         try:
             self.connector.disconnect_volume(data, info, force=True)
         except Exception as exc:
+            forced = True
             try:
                 self.connector.disconnect_volume(data, info, force=True,
                                                  ignore_errors=True)
             except Exception:
+                forced = False
                 LOG.exception("Forced disconnect of volume %s failed too",
                               volume_id)
-            raise gs_exc.BackendException(
+            raise DisconnectFailed(
                 "Disconnecting volume %s (%s) failed: %s"
-                % (volume_id, self.protocol, exc)) from exc
+                % (volume_id, self.protocol, exc), forced) from exc
 
     def device_from(self, info: dict[str, Any],
                     expected_size: int) -> ConnectedDevice:
@@ -160,7 +235,7 @@ class DeviceFamily:
             raise gs_exc.BackendException(
                 "os-brick returned no device path for %s: %r"
                 % (self.protocol, info))
-        return ConnectedDevice(path=path, is_block_device=_is_block(path))
+        return ConnectedDevice(path=path)
 
     def refresh_size(self, data: dict[str, Any]) -> None:
         """Make the host see a volume extended while attached."""
@@ -172,9 +247,17 @@ class DeviceFamily:
                 % (self.protocol, exc)) from exc
 
 
-def _is_block(path: str) -> bool:
-    import stat
-    try:
-        return stat.S_ISBLK(os.stat(path).st_mode)
-    except OSError:
-        return False
+def jsonable(info: dict[str, Any]) -> dict[str, Any]:
+    """os-brick's device info without what cannot be journaled.
+
+    librbd hands back an open image object as the "path"; after a crash it
+    is gone anyway, and os-brick disconnects without it.
+    """
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        out[key] = value
+    return out

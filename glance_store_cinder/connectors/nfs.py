@@ -2,75 +2,38 @@
 
 os-brick mounts the share on connect but never unmounts it: the share is
 shared by every volume on it, and by every glance-api worker on the host.
-This family keeps a reference count per share in files under the lock
-directory, updated under an external lock, so the last user on the host
-unmounts and no worker unmounts under another.  Holders are recorded with
-their pid, so a worker that died does not pin the mount forever.
+The holders of a share are the live ``connection`` records of the host's
+journal for that share; connecting and disconnecting run under the share's
+external lock, and the last holder out unmounts.  A holder that died is
+not live (its owner is judged by pid and start time), so it never pins the
+mount, and recovery replays its record.  There is no reference file to
+lose or corrupt: the records are written atomically, and a damaged one is
+moved aside and stops counting.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
+import logging
 import os
-import uuid
-from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
 
+from glance_store_cinder import journal as jr
 from glance_store_cinder.connectors.base import ConnectedDevice
 from glance_store_cinder.connectors.base import DeviceFamily
 from glance_store_cinder.connectors.base import UnsupportedVolume
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+LOG = logging.getLogger(__name__)
 
 
-class ShareReferences:
-    """Who on this host uses a share.  Callers hold the share's lock."""
+def share_of(data: dict[str, Any]) -> str:
+    return str(data.get("export", ""))
 
-    def __init__(self, path: str) -> None:
-        self.path = path
 
-    def _load(self) -> list[str]:
-        try:
-            with open(self.path, encoding="utf-8") as f:
-                holders = json.load(f)
-        except FileNotFoundError:
-            return []
-        return [h for h in holders if _pid_alive(int(h.split(":")[0]))]
-
-    def _save(self, holders: list[str]) -> None:
-        if not holders:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
-            return
-        tmp = "%s.%d.tmp" % (self.path, os.getpid())
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(holders, f)
-        os.replace(tmp, self.path)
-
-    def add(self, holder: str) -> None:
-        holders = self._load()
-        holders.append(holder)
-        self._save(holders)
-
-    def remove(self, holder: str) -> int:
-        """Drop ``holder``; return how many holders remain."""
-        holders = [h for h in self._load() if h != holder]
-        self._save(holders)
-        return len(holders)
-
-    def count(self) -> int:
-        return len(self._load())
+def share_lock_name(share: str) -> str:
+    return "share-%s" % hashlib.sha256(share.encode()).hexdigest()[:20]
 
 
 class NfsFamily(DeviceFamily):
@@ -92,37 +55,54 @@ class NfsFamily(DeviceFamily):
     def connector_kwargs(self) -> dict[str, Any]:
         return {"conn": {"mount_point_base": self.context.mount_point_base}}
 
-    def _share_key(self, data: dict[str, Any]) -> str:
-        share = str(data.get("export", ""))
-        return hashlib.sha256(share.encode()).hexdigest()[:20]
-
-    def references(self, data: dict[str, Any]) -> ShareReferences:
-        os.makedirs(self.context.refs_dir, exist_ok=True)
-        return ShareReferences(os.path.join(
-            self.context.refs_dir, "nfs-%s.json" % self._share_key(data)))
-
     @contextlib.contextmanager
     def connected(self, volume_id: str, data: dict[str, Any],
-                  expected_size: int,
-                  keep_connected: Callable[[], bool] | None = None
-                  ) -> Iterator[ConnectedDevice]:
-        # The share's reference count decides about unmounting, for
-        # multiattach volumes too: keep_connected is not needed here.
-        lock_name = "share-%s" % self._share_key(data)
-        holder = "%d:%s" % (os.getpid(), uuid.uuid4().hex)
-        refs = self.references(data)
-        with self.context.lock(lock_name):
-            info = self.connect(volume_id, data)
-            refs.add(holder)
+                  expected_size: int, parent: jr.Record | None = None,
+                  shared: bool = False) -> Iterator[ConnectedDevice]:
+        # The share's holders decide about unmounting, for multiattach
+        # volumes too: a file on a share has no device to keep.
+        share = share_of(data)
+        journal = self.context.journal
+        with self.context.lock(share_lock_name(share)):
+            with jr.recorded(journal, jr.CONNECTION, parent,
+                             volume_id=volume_id, protocol=self.protocol,
+                             properties=data, share=share) as record:
+                info = self.connect(volume_id, data)
+            journal.update(record, device=_path_only(info),
+                           mount_point=os.path.dirname(
+                               str(info.get("path"))))
         try:
             yield self.device_from(info, expected_size)
-        finally:
-            with self.context.lock(lock_name):
-                try:
-                    # Pairs the connect (a no-op for os-brick's NFS
-                    # connector today, but its contract all the same).
-                    self.disconnect(volume_id, data, info)
-                finally:
-                    if refs.remove(holder) == 0:
-                        self.context.mounts.unmount(
-                            os.path.dirname(str(info.get("path"))))
+        except BaseException as exc:
+            self._close_logged(record, exc, shared)
+            raise
+        self.close(record, shared)
+
+    def close(self, record: jr.Record, shared: bool = False) -> None:
+        share = str(record.get("share"))
+        with self.context.lock(share_lock_name(share)):
+            try:
+                # Pairs the connect (a no-op for os-brick's NFS connector
+                # today, but its contract all the same).
+                self.release(record)
+            finally:
+                self.unmount_if_unheld(share,
+                                       record.get("mount_point"))
+
+    def unmount_if_unheld(self, share: str, mount_point: Any) -> bool:
+        """Unmount when no live holder is left.  Caller holds the lock."""
+        if not isinstance(mount_point, str) or not mount_point:
+            return False
+        journal = self.context.journal
+        holders = [r for r in journal.all_records()
+                   if r.kind == jr.CONNECTION and r.get("share") == share
+                   and journal.in_use(r)]
+        if holders:
+            return False
+        self.context.mounts.unmount(mount_point)
+        return True
+
+
+def _path_only(info: dict[str, Any]) -> dict[str, Any]:
+    path = info.get("path")
+    return {"path": path} if isinstance(path, str) else {}

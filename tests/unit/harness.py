@@ -31,6 +31,7 @@ from glance_store_cinder.store import StoreLocation
 from tests.unit.fakes import FakeCloud
 from tests.unit.fakes import FakeConnectorFactory
 from tests.unit.fakes import fake_connector_properties
+from tests.unit.fakes.processes import FakeProcessTable
 
 # A small "GiB" so that multi-GiB logic runs on a few bytes.
 GIB = 16 * 1024
@@ -187,6 +188,7 @@ class Env:
         self.time = FakeTime()
         self.mount_base = tmp_path / "mnt"
         self.lock_path = tmp_path / "locks"
+        self.processes = FakeProcessTable()
         self._confs = 0
 
     # -- configuration ----------------------------------------------------
@@ -232,7 +234,8 @@ class Env:
             mounts=self.mounts,
             clock=self.time.clock(),
             gib=self.gib,
-            lock_path=str(self.lock_path))
+            lock_path=str(self.lock_path),
+            process_table=self.processes)
         values.update(overrides)
         return Collaborators(**values)
 

@@ -5,6 +5,7 @@ from glance_store import exceptions as gs_exc
 
 from glance_store_cinder.attachment import READ_ONLY
 from glance_store_cinder.attachment import READ_WRITE
+from tests.unit.harness import ENDPOINT_TEMPLATE
 from tests.unit.harness import HOST
 from tests.unit.harness import pattern
 
@@ -131,15 +132,65 @@ def shared(env):
     return store.runtime.attacher, volumes, vid
 
 
+def disconnects(env):
+    return [c for c in env.factory.calls if c.operation == "disconnect"]
+
+
 @pytest.mark.parametrize("protocol", ["local"])  # NFS counts share users
 def test_multiattach_device_kept_for_another_user_on_this_host(env, shared):
     attacher, volumes, vid = shared
     with attacher.attach(volumes, volumes.get(vid), READ_ONLY):
-        client, other = env.foreign_attachment(vid, host=HOST)
-    # another attachment of this host needs the device: still connected
-    assert env.factory.open_volume_ids() == [vid]
-    client.attachments.delete(other)
+        with attacher.attach(volumes, volumes.get(vid), READ_ONLY):
+            pass
+        # the other reader of this host still needs the device
+        assert disconnects(env) == []
+    assert len(disconnects(env)) == 1
     env.cloud.assert_clean(keep=[vid])
+
+
+@pytest.mark.parametrize("protocol", ["local"])
+def test_multiattach_with_requester_tokens_keeps_a_shared_device(env):
+    # A requester's token does not show attachments' host names: "is
+    # another attachment on this host?" must not be asked of Cinder.
+    env.cloud.add_volume_type("glance-shared", multiattach=True)
+    store = env.store(cinder_store_multitenant=True,
+                      cinder_endpoint_template=ENDPOINT_TEMPLATE)
+    context = env.user_context("alice", "alice-project")
+    volumes = store.runtime.volumes_for(context)
+    vid = env.cloud.create_volume_directly(
+        context.project_id, 1, volume_type="glance-shared")
+    attacher = store.runtime.attacher
+    with attacher.attach(volumes, volumes.get(vid), READ_ONLY):
+        with attacher.attach(volumes, volumes.get(vid), READ_ONLY):
+            pass
+        assert disconnects(env) == []
+    assert len(disconnects(env)) == 1
+    env.cloud.assert_clean(keep=[vid])
+
+
+@pytest.mark.parametrize("protocol", ["local"])
+def test_multiattach_lookup_failing_keeps_attachment_with_device(env,
+                                                                 shared):
+    attacher, volumes, vid = shared
+    journal_dir = env.lock_path / "journal"
+    with pytest.raises(OSError):
+        with attacher.attach(volumes, volumes.get(vid), READ_ONLY):
+            # the journal cannot be read at detach time
+            journal_dir.rename(env.tmp / "journal-away")
+            journal_dir.write_text("")
+    # the device was kept, so the attachment (its export) was kept too
+    assert env.factory.open_volume_ids() == [vid]
+    assert len(env.cloud.volume(vid).attachments) == 1
+    journal_dir.unlink()
+    (env.tmp / "journal-away").rename(journal_dir)
+    # once this worker is gone, recovery undoes both, in order
+    env.processes.kill(env.processes.pid)
+    env.processes.become(9001)
+    store = env.store(cinder_recover_at_start=False)
+    outcome = store.runtime.recovery.apply()
+    assert [s.record.kind for s in outcome.done] == ["connection",
+                                                     "attachment"]
+    env.assert_clean(keep=[vid])
 
 
 @pytest.mark.parametrize("protocol", ["local"])

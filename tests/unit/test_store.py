@@ -15,6 +15,7 @@ import pytest
 from glance_store import exceptions as gs_exc
 from oslo_context import context as oslo_context
 
+from glance_store_cinder.volumes import DELETE_ATTEMPTS
 from tests.unit.harness import CHUNK
 from tests.unit.harness import GIB
 from tests.unit.harness import BrokenSource
@@ -394,7 +395,9 @@ def test_http_errors_are_typed_never_zero(env, stored, status, error):
 def test_delete_refused_by_cinder_is_typed_and_keeps_the_volume(
         env, stored, status, error):
     store, location, data, vid = stored
-    env.cloud.fail_next("DELETE", "/volumes/%s$" % vid, status)
+    # a 5xx is tried again, twice
+    env.cloud.fail_next("DELETE", "/volumes/%s$" % vid, status,
+                        times=DELETE_ATTEMPTS if status >= 500 else 1)
     with pytest.raises(error):
         store.delete(location)
     assert env.cloud.volume(vid).status == "available"

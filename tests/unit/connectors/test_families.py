@@ -13,8 +13,11 @@ from glance_store_cinder.connectors.block import BlockFamily
 from glance_store_cinder.connectors.nfs import NfsFamily
 from glance_store_cinder.connectors.rbd import RbdFamily
 from glance_store_cinder.connectors.scaleio import ScaleIOFamily
+from glance_store_cinder.journal import Journal
+from glance_store_cinder.owners import Owners
 from glance_store_cinder.polling import Poller
 from glance_store_cinder.transfer.device import open_device
+from tests.unit.fakes.processes import FakeProcessTable
 from tests.unit.harness import FakeMounts
 from tests.unit.harness import FakeTime
 
@@ -35,7 +38,9 @@ def context(tmp_path, time=None, factory=None):
         root_helper="sudo glance-rootwrap /etc/glance/rootwrap.conf",
         use_multipath=True, mount_point_base=str(tmp_path / "mnt"),
         lock=lambda name: contextlib.nullcontext(),
-        refs_dir=str(tmp_path / "refs"), mounts=FakeMounts(),
+        journal=Journal(str(tmp_path / "journal"), "fast",
+                        Owners(FakeProcessTable(), lambda: "host-1")),
+        mounts=FakeMounts(),
         poller=Poller(5, clock=time.clock()))
 
 
