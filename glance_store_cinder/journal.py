@@ -213,14 +213,22 @@ class Journal:
     def update(self, record: Record, **data: Any) -> Record:
         """The same record with more data, rewritten atomically."""
         record.data.update(data)
-        self._write(record)
+        self._rewrite(record)
         return record
 
     def mark_released(self, record: Record) -> Record:
         """The owner is done with it but could not undo it."""
         record.released = True
-        self._write(record)
+        self._rewrite(record)
         return record
+
+    def _rewrite(self, record: Record) -> None:
+        # A record recovery has replayed meanwhile stays gone: writing it
+        # again would have the same resource undone twice.
+        if not self.exists(record):
+            LOG.debug("Journal record %s is gone; not rewritten", record.id)
+            return
+        self._write(record)
 
     def remove(self, record: Record) -> None:
         try:
