@@ -95,8 +95,15 @@ class Store(glance_store.driver.Store):
         Invalid options raise BadStoreConfiguration, which glance_store
         turns into a store with add and delete disabled.  A volume type
         that Cinder does not know is logged once, and add and delete are
-        refused with that message; reads keep working.
+        refused with that message; reads keep working.  Then what dead
+        workers of this host left is recovered (cinder_recover_at_start).
         """
+        settings = self.configure_runtime()
+        if settings.recover_at_start:
+            self._recover()
+
+    def configure_runtime(self) -> options.StoreSettings:
+        """configure_add without recovery (for the operator commands)."""
         missing = [name for name, ok in (
             ("python-cinderclient", CinderClients.available()),
             ("os-brick", os_brick_available())) if not ok]
@@ -119,8 +126,7 @@ class Store(glance_store.driver.Store):
                 reason="cannot create the lock directory: %s" % exc
             ) from exc
         self._refusal = self._check_volume_type(settings)
-        if settings.recover_at_start:
-            self._recover()
+        return settings
 
     def _recover(self) -> None:
         """Replay what dead workers of this host left; never fail start."""

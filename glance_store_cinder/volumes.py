@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from glance_store import exceptions as gs_exc
+from oslo_utils import timeutils
 from oslo_utils import units
 
 from glance_store_cinder import errors
@@ -46,6 +47,9 @@ class VolumeInfo:
     multiattach: bool
     encrypted: bool
     bootable: bool
+    name: str | None = None
+    created_at: float | None = None
+    """Seconds since the epoch, when Cinder says."""
 
     @classmethod
     def from_resource(cls, volume: Any) -> VolumeInfo:
@@ -60,6 +64,8 @@ class VolumeInfo:
             encrypted=bool(getattr(volume, "encrypted", False)),
             bootable=str(getattr(volume, "bootable", "false")).lower()
             == "true",
+            name=getattr(volume, "name", None),
+            created_at=_epoch(getattr(volume, "created_at", None)),
         )
 
     @property
@@ -68,6 +74,15 @@ class VolumeInfo:
 
     def attachments_on(self, host: str) -> list[dict[str, Any]]:
         return [a for a in self.attachments if a.get("host_name") == host]
+
+
+def _epoch(value: Any) -> float | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return timeutils.parse_isotime(value).timestamp()
+    except ValueError:
+        return None
 
 
 def _error_reason(volume: VolumeInfo) -> str | None:
