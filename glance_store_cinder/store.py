@@ -366,7 +366,8 @@ class Store(glance_store.driver.Store):
                 attachment.device, writable=False,
                 root_helper=self.runtime.settings.root_helper))
             return (VolumeReader(undo.pop_all(), device, offset, length,
-                                 self.READ_CHUNKSIZE), length)
+                                 self.READ_CHUNKSIZE,
+                                 self.runtime.releaser), length)
 
     def get_size(self, location: Any, context: Any = None) -> int:
         volume_id = self._volume_id(location)

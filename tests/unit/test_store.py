@@ -335,6 +335,8 @@ def test_dropped_reader_detaches_when_collected(env, stored):
     assert env.cloud.volume(vid).attachments
     del reader
     gc.collect()
+    # detached by the store's releaser thread, not by the collecting one
+    assert store.runtime.releaser.flush(timeout=30)
     env.assert_clean(keep=[vid])
     assert env.cloud.volume(vid).status == "available"
 

@@ -309,3 +309,17 @@ def test_add_request_bodies_are_what_cinder_expects(env):
     body = create.body["volume"]
     assert body["size"] == 1 and body["volume_type"] == "glance-fast"
     assert json.dumps(body["metadata"])  # strings only (Cinder checks)
+
+
+def test_add_keeps_the_quota_error_when_the_detach_fails_too(env):
+    # Glance must answer 413 (StorageFull), not 500 for the detach; the
+    # volume is extended while attached, then detached on the way out
+    store = env.store(cinder_do_extend_attached=True)
+    env.cloud.set_quota(env.service_project, gigabytes=2)
+    env.cloud.fail_next("DELETE", r"/attachments/", 500)
+    with pytest.raises(gs_exc.StorageFull):
+        add(store, pattern(3 * GIB), size=0)
+    # the attachment Cinder refused to delete is recovered later
+    env.store()
+    env.assert_clean()
+
