@@ -101,8 +101,11 @@ class CinderClients:
     def _new_session(self, auth: Any = None) -> ks_session.Session:
         http = (self._http_session_factory()
                 if self._http_session_factory else None)
+        # A timeout on every request: a service that accepts and never
+        # answers must not block glance-api (nor a volume's lock) forever.
         return ks_session.Session(auth=auth, verify=self._verify(),
-                                  session=http)
+                                  session=http,
+                                  timeout=self._settings.http_timeout)
 
     def _service_auth(self) -> Any:
         s = self._settings

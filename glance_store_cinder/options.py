@@ -134,6 +134,29 @@ Related options:
 ]
 
 _NEW_OPTIONS += [
+    cfg.FloatOpt(
+        "cinder_http_timeout",
+        default=90.0,
+        min=0.001,
+        help=_("""
+Seconds to wait for Keystone or Cinder to answer one HTTP request.
+
+Every request of the store (authentication, volume and attachment calls,
+with the service user's or a requester's token) gives up after this long
+and fails with a "service unavailable" error, instead of blocking an
+upload, a download, or glance-api's start for ever when the service
+accepts connections but never answers. Attachment updates wait for
+cinder-volume through Cinder's RPC, which gives up after
+``rpc_response_timeout`` (60 s by default): keep this value above it so
+that Cinder's own answer ends a slow update.
+
+Possible values:
+    * A positive number of seconds
+
+Related options:
+    * cinder_http_retries
+    * cinder_state_transition_timeout
+""")),
     cfg.BoolOpt(
         "cinder_recover_at_start",
         default=True,
@@ -252,6 +275,7 @@ class StoreSettings:
     bootable_volume_formats: tuple[str, ...]
     thin_provisioning: bool
     recover_at_start: bool = True
+    http_timeout: float = 90.0
 
     @property
     def catalog_service_type(self) -> str:
@@ -350,6 +374,7 @@ class StoreSettings:
                 if f.strip()),
             thin_provisioning=values["cinder_thin_provisioning"],
             recover_at_start=values["cinder_recover_at_start"],
+            http_timeout=float(values["cinder_http_timeout"]),
         )
         settings.validate()
         return settings
