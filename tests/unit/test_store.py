@@ -546,3 +546,27 @@ def test_glance_errors_from_the_source_are_not_rewrapped(env):
     with pytest.raises(LimitExceeded):
         store.add(new_image_id(), source, 0, "sha512")
     env.assert_clean()
+
+
+def test_lock_file_of_a_volume_goes_with_the_volume(env):
+    store = env.store()
+    data = pattern(2 * CHUNK)
+    uri, *_ = store.add(new_image_id(), io.BytesIO(data), len(data),
+                        "sha512")
+    vid = uri.rsplit("/", 1)[1]
+    location = env.location(store, uri)
+    assert read_all(store, location) == data
+    lock_file = env.lock_path / ("glance_store_cinder-volume-%s" % vid)
+    assert lock_file.exists()
+    store.delete(location)
+    assert not lock_file.exists()
+
+
+def test_lock_file_of_a_failed_upload_goes_with_its_volume(env):
+    store = env.store()
+    env.cloud.fail_next("POST", r"/volumes/.*/action$", 500)
+    with pytest.raises(gs_exc.BackendException):
+        store.add(new_image_id(), io.BytesIO(b"x" * CHUNK), CHUNK,
+                  "sha512")
+    env.assert_clean()
+    assert not list(env.lock_path.glob("glance_store_cinder-volume-*"))
