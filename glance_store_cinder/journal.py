@@ -43,10 +43,17 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
 
+from glance_store import exceptions as gs_exc
+
 from glance_store_cinder.owners import Owner
 from glance_store_cinder.owners import Owners
 
 LOG = logging.getLogger(__name__)
+
+
+class JournalError(gs_exc.BackendException):
+    """The journal could not be written: nothing is created unrecorded."""
+
 
 VOLUME = "volume"
 ATTACHMENT = "attachment"
@@ -148,6 +155,14 @@ class Journal:
             os.close(fd)
 
     def _write(self, record: Record) -> None:
+        try:
+            self._write_file(record)
+        except OSError as exc:
+            raise JournalError(
+                "Cannot record %s %s in the journal %s: %s"
+                % (record.kind, record.id, self.directory, exc)) from exc
+
+    def _write_file(self, record: Record) -> None:
         self._ensure_directory()
         tmp = os.path.join(self.directory, "%s%d-%s" % (
             TMP_PREFIX, os.getpid(), uuid.uuid4().hex))
@@ -283,7 +298,7 @@ class Journal:
         except BaseException:
             try:
                 self.mark_released(record)
-            except OSError:
+            except JournalError:
                 LOG.exception("Could not mark journal record %s released",
                               record.id)
             raise

@@ -193,3 +193,18 @@ def test_disconnect_failure_still_drops_the_reference(nfs_env, two_images):
     assert holders(env, store) == []
     assert len(env.mounts.unmounted) == 1
     env.factory.assert_clean()
+
+
+def test_nothing_is_mounted_when_the_holder_cannot_be_recorded(nfs_env,
+                                                               two_images):
+    env = nfs_env
+    store, [(loc1, _), _] = two_images
+    journal_dir = env.lock_path / "journal"
+    journal_dir.rename(env.tmp / "journal-away")
+    journal_dir.write_text("")  # the journal cannot be written
+    env.factory.calls.clear()
+    with pytest.raises(gs_exc.BackendException, match="journal"):
+        store.get(loc1)
+    assert [c for c in env.factory.calls if c.operation == "connect"] == []
+    assert env.mounts.unmounted == []
+    env.assert_clean(keep=[v.id for v in env.cloud.volumes])
