@@ -75,15 +75,18 @@ class Outcome:
     failed: list[tuple[Step, str]] = dataclasses.field(default_factory=list)
 
 
-def volumes_of(volumes: Volumes, record: jr.Record) -> list[str]:
+def volumes_of(volumes: Volumes, record: jr.Record,
+               search: bool = False) -> list[str]:
     """The Cinder volume(s) a ``volume`` record stands for.
 
-    With no id the create never returned: when its outcome is unsure the
-    volume is looked up by name and by its ``glance_image_id``.
+    With no id the create never returned (or its owner died before it
+    could record the id): when that is unsure (``search``, or the create
+    failed ambiguously) the volume is looked up by name and by its
+    ``glance_image_id``.
     """
     if record.volume_id:
         return [record.volume_id]
-    if not record.get("create_unsure"):
+    if not (search or record.get("create_unsure")):
         return []
     return [v.id for v in volumes.named(str(record.get("name")))
             if v.metadata.get("glance_image_id") == record.get("image_id")]
@@ -212,7 +215,8 @@ class Recovery:
 
     def _delete_volume(self, record: jr.Record) -> None:
         volumes = self._service("delete volume %s" % record.volume_id)
-        for volume_id in volumes_of(volumes, record):
+        # The owner may have died between create and recording the id.
+        for volume_id in volumes_of(volumes, record, search=True):
             self._gone_or_raise(functools.partial(
                 self._delete_with_attachments, volumes, volume_id),
                 "volume %s" % volume_id)

@@ -214,3 +214,19 @@ def test_without_service_credentials_only_connections_are_undone(env,
     assert env.factory.open_volume_ids() == []
     [kept] = restarted.runtime.journal.all_records()
     assert kept.kind == jr.ATTACHMENT
+
+
+def test_volume_of_an_owner_that_died_before_recording_its_id(env):
+    store = env.store()
+    image_id = new_image_id()
+    store.runtime.journal.begin(jr.VOLUME, image_id=image_id,
+                                name="image-%s" % image_id)
+    vid = env.cloud.create_volume_directly(
+        env.service_project, 1, name="image-%s" % image_id,
+        metadata={"glance_image_id": image_id})
+    env.processes.kill(env.processes.pid)
+    env.processes.become(NEXT_WORKER)
+    env.store()
+    env.cloud.settle()
+    assert vid in env.cloud.deleted_volume_ids
+    assert store.runtime.journal.records() == []
