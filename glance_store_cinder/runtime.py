@@ -37,7 +37,7 @@ from glance_store_cinder.owners import ProcFs
 from glance_store_cinder.polling import Clock
 from glance_store_cinder.polling import Poller
 from glance_store_cinder.recovery import Recovery
-from glance_store_cinder.transfer.releaser import Releaser
+from glance_store_cinder.transfer import releaser
 from glance_store_cinder.volumes import Volumes
 
 LOG = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ class StoreRuntime:
         self._host_properties: dict[str, Any] | None = None
         self._host_lock = threading.Lock()
         # Detaches readers that garbage collection found abandoned.
-        self.releaser = Releaser()
+        self.releaser = releaser.SHARED
         self.journal = Journal(
             collaborators.journal_path
             or os.path.join(self.lock_path, "journal"),

@@ -92,6 +92,10 @@ class Releaser:
                         "exit; recovery at the next start finishes them")
 
 
+# The one releaser of the process, shared by every store.
+SHARED = Releaser()
+
+
 @atexit.register
 def _stop_all() -> None:
     for releaser in list(_live):

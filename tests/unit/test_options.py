@@ -33,7 +33,8 @@ def test_new_options_are_listed_for_the_sample_generator():
     assert IN_TREE_NAMES <= names
     assert {"cinder_store_multitenant", "cinder_bootable_volume_formats",
             "cinder_thin_provisioning", "cinder_store_tenant",
-            "cinder_store_user", "cinder_store_key"} <= names
+            "cinder_store_user", "cinder_store_key", "cinder_http_timeout",
+            "cinder_recover_at_start"} <= names
 
 
 def test_single_store_registration_beside_the_in_tree_driver(tmp_path):
@@ -99,6 +100,8 @@ cinder_store_project_name = p
      "cinder_bootable_volume_formats"),
     ("cinder_mount_point_base = relative/dir", "cinder_mount_point_base"),
     ("cinder_enforce_multipath = true", "cinder_enforce_multipath"),
+    ("cinder_http_timeout = 0", "cinder_http_timeout"),
+    ("cinder_http_timeout = soon", "cinder_http_timeout"),
 ])
 def test_invalid_values_name_the_option(tmp_path, line, option):
     conf = make_conf("[fast]\n%s\n" % line, tmp_path)
