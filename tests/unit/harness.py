@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import pathlib
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +49,9 @@ class FakeTime:
         self.now = 1000.0
         self.sleeps: list[float] = []
         self.on_sleep: Callable[[], None] | None = None
+        """What the test makes happen while the store sleeps."""
+        self.meanwhile: list[Callable[[], None]] = []
+        """What the environment does while time passes (before on_sleep)."""
 
     def monotonic(self) -> float:
         return self.now
@@ -55,6 +59,8 @@ class FakeTime:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+        for happening in self.meanwhile:
+            happening()
         if self.on_sleep is not None:
             self.on_sleep()
 
@@ -63,12 +69,17 @@ class FakeTime:
 
 
 class FakeMounts:
-    """Records unmounts (what the last user of a share does)."""
+    """Shares mounted by (fake) os-brick and unmounted by the store."""
 
     def __init__(self) -> None:
+        self.mounted: set[str] = set()
         self.unmounted: list[str] = []
 
+    def mount(self, mount_point: str) -> None:
+        self.mounted.add(mount_point)
+
     def unmount(self, mount_point: str) -> None:
+        self.mounted.discard(mount_point)
         self.unmounted.append(mount_point)
 
 
@@ -182,9 +193,12 @@ class Env:
                                protocol=protocol, **cloud_kwargs)
         self.glance_user_id, self.service_project = self.cloud.add_user(
             "glance", PASSWORD, "service", roles=("member", "service"))
-        self.factory = FakeConnectorFactory(self.cloud)
         self.mounts = FakeMounts()
+        self.factory = FakeConnectorFactory(self.cloud, mounts=self.mounts,
+                                            device_dir=tmp_path / "dev")
         self.time = FakeTime()
+        self.time.meanwhile.append(self.factory.time_passes)
+        self.threads_before = set(threading.enumerate())
         self.mount_base = tmp_path / "mnt"
         self.lock_path = tmp_path / "locks"
         self._confs = 0
@@ -303,6 +317,22 @@ class Env:
     def assert_clean(self, keep: Any = ()) -> None:
         self.cloud.assert_clean(keep=keep)
         self.factory.assert_clean()
+
+    def leaks(self) -> dict[str, list[str]]:
+        """What the test left behind, by kind (see tests/unit/conftest.py).
+        """
+        refs = self.lock_path / "share-refs"
+        return {
+            **self.cloud.leaks(),
+            "connections": self.factory.leftovers(),
+            "mounts": sorted(self.mounts.mounted),
+            "share_holders": sorted(
+                "%s: %s" % (p.name, p.read_text())
+                for p in (refs.iterdir() if refs.is_dir() else ())),
+            "threads": sorted(
+                t.name for t in threading.enumerate()
+                if t not in self.threads_before and t.is_alive()),
+        }
 
     def extend_requests(self) -> list[Any]:
         return [r for r in self.cloud.requests if r.action == "os-extend"]

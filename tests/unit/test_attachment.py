@@ -5,6 +5,7 @@ from glance_store import exceptions as gs_exc
 
 from glance_store_cinder.attachment import READ_ONLY
 from glance_store_cinder.attachment import READ_WRITE
+from glance_store_cinder.transfer.device import open_device
 from tests.unit.harness import HOST
 from tests.unit.harness import pattern
 
@@ -40,8 +41,9 @@ def test_attach_steps_in_order_and_undone(env, volume, mode):
         assert attachment.attachment_id in env.cloud.volume(vid).attachments
         assert env.cloud.volume(vid).status == "in-use"
         assert env.cloud.volume(vid).access_mode == mode
-        with open(attachment.device.path, "rb") as f:
-            assert f.read(13) == b"on the volume"
+        device = open_device(attachment.device, writable=False)
+        assert device.read_at(0, 13) == b"on the volume"
+        device.close()
     assert steps(env)[-1] == ("DELETE", "attachments", None)
     env.assert_clean(keep=[vid])
     assert env.cloud.volume(vid).status == "available"
@@ -53,9 +55,9 @@ def test_failure_inside_the_block_is_kept_and_everything_undone(env,
     with pytest.raises(ZeroDivisionError):
         with attacher.attach(volumes, volumes.get(vid), READ_WRITE):
             raise ZeroDivisionError
-    env.assert_clean(keep=[vid])
 
 
+@pytest.mark.keeps_resources("attachments")  # Cinder refused the delete
 def test_undo_failing_while_handling_a_failure_keeps_the_first(env, volume):
     attacher, volumes, vid = volume
     with pytest.raises(ZeroDivisionError):
@@ -69,19 +71,20 @@ def test_undo_failing_while_handling_a_failure_keeps_the_first(env, volume):
     assert len(env.cloud.volume(vid).attachments) == 1
 
 
+@pytest.mark.keeps_resources("attachments")  # Cinder refused the delete
 def test_undo_failing_after_success_is_raised(env, volume):
     attacher, volumes, vid = volume
     with pytest.raises(gs_exc.BackendException, match="Deleting attach"):
         with attacher.attach(volumes, volumes.get(vid), READ_ONLY):
             env.cloud.fail_next("DELETE", r"/attachments/", 500)
-    env.factory.assert_clean()
 
 
+# the fake answers 404 without deleting it
+@pytest.mark.keeps_resources("attachments")
 def test_attachment_already_gone_is_fine(env, volume):
     attacher, volumes, vid = volume
     with attacher.attach(volumes, volumes.get(vid), READ_ONLY):
         env.cloud.fail_next("DELETE", r"/attachments/", 404)
-    env.factory.assert_clean()
 
 
 def test_encrypted_volume_refused_before_attaching(env, volume):
@@ -92,7 +95,6 @@ def test_encrypted_volume_refused_before_attaching(env, volume):
         with attacher.attach(volumes, volumes.get(vid), READ_ONLY):
             pass
     assert steps(env) == []
-    env.assert_clean(keep=[v.id for v in env.cloud.volumes])
 
 
 def test_encrypted_export_refused_after_update(env, volume):
@@ -106,7 +108,6 @@ def test_encrypted_export_refused_after_update(env, volume):
         with attacher.attach(volumes, info, READ_ONLY):
             pass
     assert ("DELETE", "attachments", None) in steps(env)
-    env.assert_clean(keep=[v.id for v in env.cloud.volumes])
 
 
 def test_get_refuses_an_encrypted_volume(env):
@@ -132,6 +133,8 @@ def shared(env):
 
 
 @pytest.mark.parametrize("protocol", ["local"])  # NFS counts share users
+# the other user on this host goes on using the device
+@pytest.mark.keeps_resources("connections")
 def test_multiattach_device_kept_for_another_user_on_this_host(env, shared):
     attacher, volumes, vid = shared
     with attacher.attach(volumes, volumes.get(vid), READ_ONLY):
@@ -139,7 +142,6 @@ def test_multiattach_device_kept_for_another_user_on_this_host(env, shared):
     # another attachment of this host needs the device: still connected
     assert env.factory.open_volume_ids() == [vid]
     client.attachments.delete(other)
-    env.cloud.assert_clean(keep=[vid])
 
 
 @pytest.mark.parametrize("protocol", ["local"])
@@ -151,4 +153,3 @@ def test_multiattach_device_disconnected_when_others_are_elsewhere(env,
     env.factory.assert_clean()
     assert list(env.cloud.volume(vid).attachments) == [other]
     client.attachments.delete(other)
-    env.cloud.assert_clean(keep=[vid])
