@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 from glance_store import exceptions as gs_exc
 from oslo_config import cfg
@@ -24,6 +26,15 @@ def test_every_in_tree_option_is_offered_with_the_same_type_and_default():
         assert opt.name in ours
         assert type(ours[opt.name]) is type(opt)
         assert ours[opt.name].default == opt.default
+
+
+def test_every_option_is_read_into_one_setting():
+    read = [f.metadata["option"]
+            for f in dataclasses.fields(options.StoreSettings)
+            if "option" in f.metadata]
+    assert len(read) == len(set(read))
+    declared = {o.name for o in options.store_options()}
+    assert set(read) | set(options.DEPRECATED_ALIASES) == declared
 
 
 def test_new_options_are_listed_for_the_sample_generator():
