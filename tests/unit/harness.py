@@ -25,13 +25,22 @@ from oslo_config import cfg
 from oslo_context import context as oslo_context
 from requests.adapters import BaseAdapter
 
+from glance_store_cinder.attachment import Attacher
 from glance_store_cinder.polling import Clock
 from glance_store_cinder.runtime import Collaborators
 from glance_store_cinder.store import Store
 from glance_store_cinder.store import StoreLocation
+from glance_store_cinder.volumes import Volumes
 from tests.unit.fakes import FakeCloud
 from tests.unit.fakes import FakeConnectorFactory
 from tests.unit.fakes import fake_connector_properties
+
+StoredImage = tuple[Store, gs_location.Location, bytes, str]
+"""A store, an image's location in it, the image's bytes, its volume id."""
+AttachTarget = tuple[Attacher, Volumes, str]
+"""A store's attacher, its service Volumes, a volume id to attach."""
+SharedImages = tuple[Store, list[tuple[gs_location.Location, bytes]]]
+"""A store and images in it: their locations and bytes."""
 
 # A small "GiB" so that multi-GiB logic runs on a few bytes.
 GIB = 16 * 1024

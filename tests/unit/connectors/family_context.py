@@ -1,7 +1,10 @@
 """A FamilyContext for testing a connector family on its own."""
 
 import contextlib
+import pathlib
+from typing import Any
 
+from glance_store_cinder.connectors import ConnectorFactory
 from glance_store_cinder.connectors import FamilyContext
 from glance_store_cinder.polling import Poller
 from tests.unit.harness import FakeMounts
@@ -9,15 +12,17 @@ from tests.unit.harness import FakeTime
 
 
 class RecordingFactory:
-    def __init__(self):
-        self.requests = []
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, dict[str, Any]]] = []
 
-    def __call__(self, protocol, root_helper, *args, **kwargs):
+    def __call__(self, protocol: str, root_helper: str, *args: Any,
+                 **kwargs: Any) -> Any:
         self.requests.append((protocol, root_helper, kwargs))
         return object()
 
 
-def context(tmp_path, time=None, factory=None):
+def context(tmp_path: pathlib.Path, time: FakeTime | None = None,
+            factory: ConnectorFactory | None = None) -> FamilyContext:
     time = time or FakeTime()
     return FamilyContext(
         connector_factory=factory or RecordingFactory(),

@@ -1,9 +1,13 @@
 """What every family shares, and which family handles an export."""
 
 
+import pathlib
+from typing import Any
+
 import pytest
 from glance_store import exceptions as gs_exc
 
+from glance_store_cinder.connectors import DeviceFamily
 from glance_store_cinder.connectors import family_for
 from glance_store_cinder.connectors.block import BlockFamily
 from glance_store_cinder.connectors.nfs import NfsFamily
@@ -19,11 +23,13 @@ from tests.unit.connectors.family_context import context
     ("fibre_channel", BlockFamily), ("local", BlockFamily),
     ("nvmeof", BlockFamily),
 ])
-def test_family_for_protocol(tmp_path, protocol, family):
+def test_family_for_protocol(tmp_path: pathlib.Path, protocol: str,
+                             family: type[DeviceFamily]) -> None:
     assert type(family_for(protocol, context(tmp_path))) is family
 
 
-def test_connector_built_once_with_the_store_settings(tmp_path):
+def test_connector_built_once_with_the_store_settings(
+        tmp_path: pathlib.Path) -> None:
     factory = RecordingFactory()
     family = family_for("nfs", context(tmp_path, factory=factory))
     assert family.connector is family.connector
@@ -34,8 +40,9 @@ def test_connector_built_once_with_the_store_settings(tmp_path):
     assert kwargs["conn"] == {"mount_point_base": str(tmp_path / "mnt")}
 
 
-def test_unknown_protocol_is_a_backend_error_on_connect(tmp_path):
-    def factory(protocol, *args, **kwargs):
+def test_unknown_protocol_is_a_backend_error_on_connect(
+        tmp_path: pathlib.Path) -> None:
+    def factory(protocol: str, *args: Any, **kwargs: Any) -> Any:
         raise ValueError("Invalid InitiatorConnector protocol %s" % protocol)
 
     family = family_for("weird", context(tmp_path, factory=factory))
@@ -44,7 +51,8 @@ def test_unknown_protocol_is_a_backend_error_on_connect(tmp_path):
             pass
 
 
-def test_block_device_without_a_path_is_a_backend_error(tmp_path):
+def test_block_device_without_a_path_is_a_backend_error(
+        tmp_path: pathlib.Path) -> None:
     family = family_for("iscsi", context(tmp_path))
     with pytest.raises(gs_exc.BackendException, match="no device path"):
         family.device_from({"type": "block"}, 1)
