@@ -244,6 +244,7 @@ class FakeCloud:
                 status="available", fmt=fmt, encrypted=encrypted,
                 multiattach=multiattach)
             vol.bootable = bootable
+            vol.created_directly = True
             if data:
                 with open(vol.backing_path, "r+b") as f:
                     f.write(data)
@@ -313,6 +314,17 @@ class FakeCloud:
                                 % (att.id, vol.id, att.attach_status,
                                    att.host_name))
         return problems
+
+    def leaks(self) -> dict[str, list[str]]:
+        """What a test should not leave: volumes made through the API that
+        are not a stored image, and any attachment."""
+        with self._lock:
+            expected = {v.id for v in self.backend.volumes.values()
+                        if v.created_directly or v.stored_image}
+            found = self.leftovers(keep=expected)
+        return {"volumes": [p for p in found if p.startswith("volume ")],
+                "attachments": [p for p in found
+                                if p.startswith("attachment ")]}
 
     def assert_clean(self, keep: Iterable[str] = ()) -> None:
         """Fail if a volume not in ``keep`` or any attachment remains."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 import pytest
@@ -88,3 +89,40 @@ def test_connector_properties_and_version_documents(
     with pytest.raises(requests.ConnectionError):
         http.get("http://glance.test/v2/images")
     assert cloud.requests == []  # version documents are not API calls
+
+
+@pytest.mark.parametrize("protocol", ["rbd", "scaleio"])
+def test_file_object_and_growing_device_exports(tmp_path: pathlib.Path,
+                                                protocol: str) -> None:
+    cloud = FakeCloud(gib=MIB, backing_dir=tmp_path / "volumes",
+                      protocol=protocol, status_polls_before_ready=0)
+    _, project = cloud.add_user("glance", PASSWORD, "service",
+                                roles=("member", "service"))
+    vid = cloud.create_volume_directly(project, 1, data=b"rbd or sio")
+    c = client(password_session(cloud))
+    info = c.attachments.create(vid, dict(CONNECTOR),
+                                mode="ro")["connection_info"]
+    assert info["driver_volume_type"] == protocol
+    factory = FakeConnectorFactory(cloud, device_dir=tmp_path / "dev")
+    conn = factory(protocol, "sudo")
+    device = conn.connect_volume(info)
+    if protocol == "rbd":
+        handle = device["path"]  # librbd's file object, read-only here
+        assert handle.read(10) == b"rbd or sio"
+        with pytest.raises(OSError):
+            handle.write(b"x")
+    else:
+        node = device["path"]
+        assert os.path.getsize(node) == 0  # the kernel has not caught up
+        factory.time_passes()
+        assert os.path.getsize(node) == MIB
+    with pytest.raises(AssertionError, match=vid):
+        factory.assert_clean()
+    conn.disconnect_volume(info, device)
+    factory.assert_clean()
+    if protocol == "rbd":
+        assert handle.closed
+    else:
+        assert not os.path.lexists(node)
+    c.attachments.delete(info["attachment_id"])
+    cloud.assert_clean(keep=[vid])
