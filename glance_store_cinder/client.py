@@ -99,17 +99,16 @@ class CinderClients:
         return ks_session.Session(auth=auth, verify=self._verify(),
                                   session=http)
 
-    def _service_auth(self) -> Any:
+    def _service_auth(self, auth_url: str) -> Any:
         s = self._settings
-        assert s.auth_address  # has_service_credentials was checked
         if s.uses_application_credential:
             return identity.V3ApplicationCredential(
-                auth_url=s.auth_address,
+                auth_url=auth_url,
                 application_credential_id=s.application_credential_id,
                 application_credential_secret=str(
                     s.application_credential_secret))
         return identity.V3Password(
-            auth_url=s.auth_address,
+            auth_url=auth_url,
             username=s.user_name,
             password=str(s.password),
             user_domain_name=s.user_domain_name,
@@ -117,7 +116,10 @@ class CinderClients:
             project_domain_name=s.project_domain_name)
 
     def service_session(self) -> ks_session.Session:
-        if not self._settings.has_service_credentials:
+        # has_service_credentials implies an auth address; naming it here
+        # gives the type checker the str that keystoneauth1 wants.
+        auth_url = self._settings.auth_address
+        if not (auth_url and self._settings.has_service_credentials):
             raise gs_exc.BadStoreConfiguration(
                 store_name=self._settings.store_name,
                 reason="no service credentials configured "
@@ -126,7 +128,7 @@ class CinderClients:
         with self._lock:
             if self._service_session is None:
                 self._service_session = self._new_session(
-                    self._service_auth())
+                    self._service_auth(auth_url))
             return self._service_session
 
     def _client(self, session: ks_session.Session, auth: Any,
