@@ -227,7 +227,7 @@ class Store(glance_store.driver.Store):
             target = VolumeWriteTarget(
                 runtime.attacher, volumes, volume_id,
                 extend_attached=settings.do_extend_attached,
-                gib=runtime.gib, root_helper=settings.root_helper,
+                gib=runtime.gib, root_commands=runtime.root_commands,
                 volume=volume)
             with target:
                 result = write_image(
@@ -277,7 +277,7 @@ class Store(glance_store.driver.Store):
                 self.runtime.attacher.attach(volumes, volume, READ_ONLY))
             device = resources.enter_context(opened(
                 attachment.device, writable=False,
-                root_helper=self.runtime.settings.root_helper))
+                commands=self.runtime.root_commands))
         except BaseException:
             resources.close()
             raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import pathlib
+import stat
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ from oslo_config import cfg
 from oslo_context import context as oslo_context
 from requests.adapters import BaseAdapter
 
+from glance_store_cinder.connectors.base import DeviceRules
 from glance_store_cinder.polling import Clock
 from glance_store_cinder.runtime import Collaborators
 from glance_store_cinder.store import Store
@@ -232,7 +234,10 @@ class Env:
             mounts=self.mounts,
             clock=self.time.clock(),
             gib=self.gib,
-            lock_path=str(self.lock_path))
+            lock_path=str(self.lock_path),
+            # The fake's "devices" are the cloud's backing files.
+            devices=DeviceRules(root=str(self.cloud.backing_dir),
+                                accepts=stat.S_ISREG))
         values.update(overrides)
         return Collaborators(**values)
 

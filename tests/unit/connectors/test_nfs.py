@@ -34,6 +34,11 @@ def two_images(nfs_env):
     return store, images
 
 
+def share_mount_point(env):
+    """os-brick's mount point of the fake's export."""
+    return str(env.mount_base / hashlib.md5(NFS_EXPORT.encode()).hexdigest())
+
+
 def refs_file(env):
     key = hashlib.sha256(NFS_EXPORT.encode()).hexdigest()[:20]
     return env.lock_path / "share-refs" / ("nfs-%s.json" % key)
@@ -42,7 +47,7 @@ def refs_file(env):
 def test_share_unmounted_once_after_the_last_reader(nfs_env, two_images):
     env = nfs_env
     store, [(loc1, data1), (loc2, data2)] = two_images
-    mount_point = str(env.cloud.backing_dir)
+    mount_point = share_mount_point(env)
 
     first, _ = store.get(loc1)
     second, _ = store.get(loc2)

@@ -340,6 +340,7 @@ class FakeCloud:
         self._types: dict[str, FakeVolumeType] = {}
         self._quotas: dict[str, dict[str, int]] = {}
         self._injections: list[_Injection] = []
+        self._connection_overrides: dict[str, Any] = {}
         for name in volume_types:
             self.add_volume_type(name)
         if default_type is not None and self._type_by_name(
@@ -493,6 +494,13 @@ class FakeCloud:
             self._injections.append(_Injection(
                 method.upper(), re.compile(path_regex), status, times,
                 message or "Injected failure (HTTP %d)" % status))
+
+    def override_connection_info(self, **changes: Any) -> None:
+        """A hostile or broken Cinder: put ``changes`` into every
+        attachment's connection info from now on (``None`` removes a key).
+        """
+        with self._lock:
+            self._connection_overrides.update(changes)
 
     def stall(self, volume_id: str, status: str, polls: int,
               then: str | None = None) -> None:
@@ -1324,6 +1332,11 @@ class FakeCloud:
         info.update(qos_specs=None, access_mode=mode,
                     encrypted=vol.encrypted, cacheable=False,
                     driver_volume_type=self.protocol, attachment_id=att.id)
+        for key, value in self._connection_overrides.items():
+            if value is None:
+                info.pop(key, None)
+            else:
+                info[key] = value
         return info
 
     def _connect(self, vol: FakeVolume, att: FakeAttachment,

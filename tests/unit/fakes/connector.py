@@ -12,6 +12,7 @@ connector), as with real storage.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import os
 import threading
@@ -126,7 +127,23 @@ class FakeConnector:
                                           path))
         if self.protocol == "LOCAL":
             return {"type": "local", "path": path}
-        return {"path": path}
+        return {"path": self._share_path(connection_properties, vol)}
+
+    def _share_path(self, props: dict[str, Any], vol: FakeVolume) -> str:
+        """Where os-brick's NFS connector shows the volume file.
+
+        The share's mount point (the md5 of the export under the mount
+        point base it was given) joined with Cinder's name, unchecked, as
+        os-brick does; the "mount" is a hard link to the backing file.
+        """
+        base = str(self.kwargs["conn"]["mount_point_base"])
+        mount_point = os.path.join(base, hashlib.md5(
+            str(props["export"]).encode(), usedforsecurity=False).hexdigest())
+        os.makedirs(mount_point, exist_ok=True)
+        path = os.path.join(mount_point, str(props["name"]))
+        if not os.path.lexists(path):
+            os.link(vol.backing_path, path)
+        return path
 
     def disconnect_volume(self, connection_properties: dict[str, Any],
                           device_info: dict[str, Any] | None,

@@ -108,16 +108,16 @@ def target_parts(env):
     store = env.store()
     volumes = store.runtime.service_volumes()
     vid = env.cloud.create_volume_directly(env.service_project, 1)
-    return store.runtime.attacher, volumes, vid
+    return store.runtime.attacher, volumes, vid, store.runtime.root_commands
 
 
 @pytest.mark.parametrize("online", [True, False])
 def test_grow_keeps_what_was_written_and_writing_resumes(env, target_parts,
                                                          online):
-    attacher, volumes, vid = target_parts
+    attacher, volumes, vid, commands = target_parts
     head = pattern(GIB, seed=7)
     tail = pattern(GIB // 2, seed=8)
-    with VolumeWriteTarget(attacher, volumes, vid, root_helper="",
+    with VolumeWriteTarget(attacher, volumes, vid, root_commands=commands,
                            extend_attached=online,
                            gib=GIB) as target:
         assert target.capacity == GIB
@@ -136,8 +136,8 @@ def test_grow_keeps_what_was_written_and_writing_resumes(env, target_parts,
 
 
 def test_grow_by_more_than_one_step(env, target_parts):
-    attacher, volumes, vid = target_parts
-    with VolumeWriteTarget(attacher, volumes, vid, root_helper="",
+    attacher, volumes, vid, commands = target_parts
+    with VolumeWriteTarget(attacher, volumes, vid, root_commands=commands,
                            extend_attached=True,
                            gib=GIB) as target:
         target.grow(0, 5 * GIB + 1)  # one chunk bigger than several GiB
@@ -148,8 +148,8 @@ def test_grow_by_more_than_one_step(env, target_parts):
 
 def test_offline_grow_failing_to_reattach_leaves_nothing_attached(
         env, target_parts):
-    attacher, volumes, vid = target_parts
-    target = VolumeWriteTarget(attacher, volumes, vid, root_helper="",
+    attacher, volumes, vid, commands = target_parts
+    target = VolumeWriteTarget(attacher, volumes, vid, root_commands=commands,
                            extend_attached=False,
                                gib=GIB)
     with pytest.raises(gs_exc.BackendException, match="HTTP 500"):
@@ -165,8 +165,8 @@ def test_offline_grow_failing_to_reattach_leaves_nothing_attached(
 
 
 def test_target_attaches_read_write(env, target_parts):
-    attacher, volumes, vid = target_parts
-    with VolumeWriteTarget(attacher, volumes, vid, root_helper="",
+    attacher, volumes, vid, commands = target_parts
+    with VolumeWriteTarget(attacher, volumes, vid, root_commands=commands,
                            extend_attached=False,
                            gib=GIB):
         assert env.cloud.volume(vid).access_mode == READ_WRITE
