@@ -88,8 +88,10 @@ class Store(glance_store.driver.Store):
 
         Invalid options raise BadStoreConfiguration, which glance_store
         turns into a store with add and delete disabled.  A volume type
-        that Cinder does not know is logged once, and add and delete are
-        refused with that message; reads keep working.
+        that Cinder does not know is logged once, and add is refused with
+        that message; reads and deletes keep working (deleting needs no
+        volume type, and Glance drops the image record even when a delete
+        is refused, which would leak the volume).
         """
         missing = [name for name, ok in (
             ("python-cinderclient", CinderClients.available()),
@@ -135,8 +137,8 @@ class Store(glance_store.driver.Store):
         if exists:
             return None
         reason = ("Store %s: cinder_volume_type %r does not exist in "
-                  "Cinder; adding and deleting images in this store is "
-                  "refused until it is fixed"
+                  "Cinder; adding images to this store is refused until "
+                  "it is fixed"
                   % (self.store_name, settings.volume_type))
         LOG.error(reason)
         return reason
@@ -153,6 +155,11 @@ class Store(glance_store.driver.Store):
         type, for a store without ``cinder_volume_type``).  Glance asks
         while reading an image, so failures answer False and are logged.
         """
+        if not cinder_location.is_volume_id(volume_id):
+            # Never sent to Cinder: it would become part of the URL.
+            LOG.warning("Store %s: %r is not a volume id; not asking Cinder",
+                        self.store_name, volume_id)
+            return False
         try:
             volumes = self.runtime.volumes_for(context)
             volume = volumes.get(volume_id)
@@ -171,13 +178,32 @@ class Store(glance_store.driver.Store):
 
     # -- helpers ------------------------------------------------------
     def _volume_id(self, location: Any) -> str:
+        """The location's volume id, if the location is this store's.
+
+        A location naming another store (``cinder://slow/<id>`` handed to
+        store ``fast``) would be served with this store's credentials.
+        Legacy locations (``cinder://<id>``) name no store.
+        """
         store_location = getattr(location, "store_location", location)
         volume_id = getattr(store_location, "volume_id", None)
-        if not volume_id:
-            raise gs_exc.BadStoreUri(message="location has no volume id")
+        if not cinder_location.is_volume_id(volume_id):
+            raise gs_exc.BadStoreUri(
+                message="location has no valid volume id: %r" % (volume_id,))
+        named = getattr(store_location, "store_in_uri", None)
+        if named is not None and named != self.backend_group:
+            raise gs_exc.BadStoreUri(
+                message="location cinder://%s/%s belongs to store %s, not "
+                "to store %s" % (named, volume_id, named, self.store_name))
         return str(volume_id)
 
     def _image_size(self, volume: VolumeInfo) -> int:
+        """The image's size: ``image_size`` metadata, else the volume's.
+
+        A recorded size larger than the volume is an error, not a short
+        read: the metadata was changed after the upload (the owner project
+        can, in multitenant mode) or the volume is not what it claims.
+        """
+        capacity = volume.size_gib * self.runtime.gib
         recorded = volume.metadata.get("image_size")
         if recorded is not None:
             try:
@@ -186,15 +212,22 @@ class Store(glance_store.driver.Store):
                 LOG.warning("Volume %s has a bad image_size %r; using the "
                             "volume size", volume.id, recorded)
             else:
+                if size > capacity:
+                    LOG.error("Volume %s claims an image of %d bytes but "
+                              "holds only %d; refusing to serve it",
+                              volume.id, size, capacity)
+                    raise gs_exc.BackendException(
+                        "Volume %s: image_size %d is larger than the volume "
+                        "(%d bytes)" % (volume.id, size, capacity))
                 if size >= 0:
                     return size
         # Volumes Cinder registered itself (upload-to-image, optimized
         # upload) carry no image_size: the image is the whole volume.
-        return volume.size_gib * self.runtime.gib
+        return capacity
 
     @property
     def refusal(self) -> str | None:
-        """Why add and delete are refused, or None."""
+        """Why add is refused, or None."""
         return self._refusal
 
     def _refuse(self, error: type[gs_exc.GlanceStoreException]) -> None:
@@ -291,7 +324,6 @@ class Store(glance_store.driver.Store):
 
     @capabilities.check
     def delete(self, location: Any, context: Any = None) -> None:
-        self._refuse(gs_exc.StoreDeleteNotSupported)
         volume_id = self._volume_id(location)
         self.runtime.volumes_for(context).delete(volume_id)
 
