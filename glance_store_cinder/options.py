@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Iterable
 from collections.abc import Sequence
 from typing import Any
@@ -336,12 +337,10 @@ class StoreSettings:
                        " with service_type and interface set")
         if self.endpoint_template:
             try:
-                self.endpoint_template % _TEMPLATE_PROBE
-            except (KeyError, ValueError, TypeError) as exc:
+                format_endpoint(self.endpoint_template, "p", "u")
+            except ValueError as exc:
                 self._fail("cinder_endpoint_template",
-                           self.endpoint_template,
-                           "it may only use %%(tenant)s, %%(project_id)s, "
-                           "%%(user)s or %%(user_id)s: %s" % exc)
+                           self.endpoint_template, str(exc))
         if self.state_transition_timeout <= 0:
             self._fail("cinder_state_transition_timeout",
                        self.state_transition_timeout, "must be positive")
@@ -400,12 +399,33 @@ class StoreSettings:
             % {"opt": option, "val": value, "why": why})
 
 
-# Keys a RequestContext exposes to cinder_endpoint_template.
-_TEMPLATE_PROBE = {
-    "tenant": "p", "project_id": "p", "user": "u", "user_id": "u",
-    "project_name": "n", "domain": "d", "user_domain": "d",
-    "project_domain": "d",
-}
+# What cinder_endpoint_template is formatted with, for the service user
+# and for a requester alike (a key only one of them has would fail on the
+# other's every call; a token in a URL would end up in logs).
+ENDPOINT_TEMPLATE_KEYS = ("tenant", "project_id", "user", "user_id")
+
+
+def format_endpoint(template: str, project_id: str | None,
+                    user_id: str | None) -> str:
+    """``cinder_endpoint_template`` for one project and user.
+
+    :raises ValueError: the template uses other keys or is malformed.
+    """
+    # Only %(key)s and %%: "%s" would format the whole mapping into it.
+    keys = _TEMPLATE_FIELD.findall(template)
+    if "%" in _TEMPLATE_FIELD.sub("", template).replace("%%", ""):
+        raise ValueError("only %(key)s fields and %% are allowed")
+    unknown = sorted(set(k for k in keys if k)
+                     - set(ENDPOINT_TEMPLATE_KEYS))
+    if unknown:
+        raise ValueError("unknown key %s; it may only use %s" % (
+            ", ".join(unknown), ", ".join(
+                "%%(%s)s" % k for k in ENDPOINT_TEMPLATE_KEYS)))
+    return template % {"tenant": project_id, "project_id": project_id,
+                       "user": user_id, "user_id": user_id}
+
+
+_TEMPLATE_FIELD = re.compile(r"(?<!%)(?:%%)*%\(([^)]*)\)s")
 
 
 def _user_set(conf: cfg.ConfigOpts, group: str, name: str) -> bool:

@@ -301,6 +301,10 @@ class Store(glance_store.driver.Store):
             raise gs_exc.Invalid(
                 message="Offset %d is outside image of %d bytes"
                 % (offset, size))
+        if chunk_size is not None and chunk_size < 0:
+            raise gs_exc.Invalid(
+                message="chunk_size must not be negative, got %d"
+                % chunk_size)
         length = size - offset
         if chunk_size:
             length = min(length, chunk_size)

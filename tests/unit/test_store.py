@@ -615,3 +615,17 @@ def test_image_size_larger_than_the_volume_is_an_error(env, caplog):
     env.assert_clean(keep=[vid])
     env.cloud.volume(vid).metadata["image_size"] = str(GIB)
     assert store.get_size(location) == GIB
+
+
+@LOCAL
+def test_negative_chunk_size_is_refused_before_attaching(env):
+    store = env.store()
+    data = pattern(100)
+    uri, *_ = store.add(new_image_id(), io.BytesIO(data), len(data),
+                        "sha512")
+    location = env.location(store, uri)
+    with pytest.raises(gs_exc.Invalid, match="chunk_size"):
+        store.get(location, chunk_size=-1)
+    env.assert_clean(keep=[volume_id_of(uri)])
+    assert not env.requests_of("os-complete")[1:]  # only the upload's
+    assert read_all(store, location, chunk_size=10) == data[:10]
