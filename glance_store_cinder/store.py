@@ -19,6 +19,7 @@ from oslo_utils import units
 
 from glance_store_cinder import formats
 from glance_store_cinder import location as cinder_location
+from glance_store_cinder import logmask
 from glance_store_cinder import options
 from glance_store_cinder.attachment import READ_ONLY
 from glance_store_cinder.client import CinderClients
@@ -77,6 +78,8 @@ class Store(glance_store.driver.Store):
 
     @property
     def runtime(self) -> StoreRuntime:
+        # Every operation goes through here: mask loggers made since.
+        logmask.install()
         if self._runtime is None:
             raise gs_exc.BadStoreConfiguration(
                 store_name=self.store_name,
@@ -104,6 +107,9 @@ class Store(glance_store.driver.Store):
         settings = options.StoreSettings.from_conf(
             self.conf, self.backend_group or "glance_store",
             store_name=self.store_name)
+        logmask.SECRETS.add_secret(settings.password)
+        logmask.SECRETS.add_secret(settings.application_credential_secret)
+        logmask.install()
         if self._collaborators.connector_factory is None:
             setup_os_brick()
         try:
