@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from glance_store import exceptions as gs_exc
 from oslo_concurrency import lockutils
 from oslo_concurrency import processutils
 from oslo_config import cfg
@@ -36,6 +37,7 @@ from glance_store_cinder.polling import Clock
 from glance_store_cinder.polling import Poller
 from glance_store_cinder.privileged import Execute
 from glance_store_cinder.privileged import RootCommands
+from glance_store_cinder.volumes import VolumeInfo
 from glance_store_cinder.volumes import Volumes
 
 LOG = logging.getLogger(__name__)
@@ -173,6 +175,41 @@ class StoreRuntime:
 
     def service_volumes(self) -> Volumes:
         return Volumes(self.clients.service_client(), self.poller)
+
+    @property
+    def _service_fallback(self) -> bool:
+        s = self.settings
+        return s.multitenant and s.has_service_credentials
+
+    def volume_to_read(self, context: Any,
+                       volume_id: str) -> tuple[Volumes, VolumeInfo]:
+        """The volume, read as the requester, else as the service user.
+
+        In multitenant mode an image shared with (or public to) other
+        projects lives in its owner's project: Glance let the requester
+        see the image, Cinder does not show them the volume.  With service
+        credentials configured, the read goes on with those.
+        """
+        volumes = self.volumes_for(context)
+        try:
+            return volumes, volumes.get(volume_id)
+        except gs_exc.NotFound:
+            if not self._service_fallback:
+                raise
+        LOG.info("Store %s: volume %s is not visible to project %s; "
+                 "reading it with the service credentials",
+                 self.settings.store_name, volume_id,
+                 getattr(context, "project_id", None))
+        service = self.service_volumes()
+        return service, service.get(volume_id)
+
+    def volumes_to_delete_with(self, context: Any) -> Volumes:
+        """Deletes by the scrubber or tasks carry no project: service user.
+        """
+        if self._service_fallback and not getattr(context, "project_id",
+                                                  None):
+            return self.service_volumes()
+        return self.volumes_for(context)
 
 
 def _lock_path(conf: cfg.ConfigOpts, settings: StoreSettings) -> str:

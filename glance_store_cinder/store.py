@@ -167,8 +167,7 @@ class Store(glance_store.driver.Store):
                         self.store_name, volume_id)
             return False
         try:
-            volumes = self.runtime.volumes_for(context)
-            volume = volumes.get(volume_id)
+            volumes, volume = self.runtime.volume_to_read(context, volume_id)
             wanted = (self.runtime.settings.volume_type
                       or volumes.default_volume_type())
         except gs_exc.NotFound:
@@ -300,8 +299,7 @@ class Store(glance_store.driver.Store):
             context: Any = None) -> tuple[VolumeReader, int]:
         """Attach read-only and stream; ``chunk_size`` is a length limit."""
         volume_id = self._volume_id(location)
-        volumes = self.runtime.volumes_for(context)
-        volume = volumes.get(volume_id)
+        volumes, volume = self.runtime.volume_to_read(context, volume_id)
         size = self._image_size(volume)
         if offset < 0 or (offset and offset >= size):
             raise gs_exc.Invalid(
@@ -329,13 +327,13 @@ class Store(glance_store.driver.Store):
 
     def get_size(self, location: Any, context: Any = None) -> int:
         volume_id = self._volume_id(location)
-        volume = self.runtime.volumes_for(context).get(volume_id)
+        _, volume = self.runtime.volume_to_read(context, volume_id)
         return self._image_size(volume)
 
     @capabilities.check
     def delete(self, location: Any, context: Any = None) -> None:
         volume_id = self._volume_id(location)
-        self.runtime.volumes_for(context).delete(volume_id)
+        self.runtime.volumes_to_delete_with(context).delete(volume_id)
 
 
 def _checked_size(image_size: Any) -> int:
