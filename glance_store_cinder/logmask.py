@@ -39,6 +39,8 @@ class SecretMasking(logging.Filter):
         super().__init__()
         self._secrets: frozenset[str] = frozenset()
         self._lock = threading.Lock()
+        self.loggers_seen = -1
+        """How many loggers existed at the last install."""
 
     def add_secret(self, value: str | None) -> None:
         """A value masked wherever it appears (a configured password)."""
@@ -71,10 +73,16 @@ SECRETS = SecretMasking()
 
 
 def install(masking: SecretMasking = SECRETS) -> None:
-    """Put ``masking`` on the loggers of the store and its libraries."""
+    """Put ``masking`` on the loggers of the store and its libraries.
+
+    Cheap when no logger was created since the last call.
+    """
     for name in KNOWN_LOGGERS:
         logging.getLogger(name)
     manager = logging.Logger.manager
+    if masking.loggers_seen == len(manager.loggerDict):
+        return
+    masking.loggers_seen = len(manager.loggerDict)
     for name in list(manager.loggerDict):
         if not any(name == lib or name.startswith(lib + ".")
                    for lib in LIBRARIES):
