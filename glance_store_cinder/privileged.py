@@ -19,11 +19,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
 from collections.abc import Callable
 from typing import Any
 
 from glance_store import exceptions as gs_exc
 from oslo_concurrency import processutils
+
+from glance_store_cinder.connectors.base import DeviceRules
 
 LOG = logging.getLogger(__name__)
 
@@ -64,12 +67,14 @@ class RootCommands:
 
     def __init__(self, root_helper: str, mount_point_base: str,
                  execute: Execute = processutils.execute,
-                 uid: int | None = None, device_root: str = "/dev") -> None:
+                 uid: int | None = None,
+                 devices: DeviceRules | None = None) -> None:
         self._root_helper = root_helper
         self._base = os.path.realpath(mount_point_base)
         self._execute = execute
         self.uid = os.geteuid() if uid is None else uid
-        self._device_root = device_root
+        self._devices = devices or DeviceRules()
+        self._device_root = self._devices.root
 
     @property
     def needed(self) -> bool:
@@ -96,20 +101,27 @@ class RootCommands:
         """``path`` resolved, if the chown filters admit it; else raise.
 
         A block device named like a volume's device directly under /dev,
-        or a file directly in a share's mount point.
+        or a regular file directly in a share's mount point.
         """
         real = os.path.realpath(path)
         parent, name = os.path.split(real)
-        if parent == self._device_root and _full(DEVICE_NAME, name):
-            return real
         grandparent, share = os.path.split(parent)
-        if (grandparent == self._base and _full(MOUNT_POINT_NAME, share)
+        if parent == self._device_root and _full(DEVICE_NAME, name):
+            accepts = self._devices.accepts
+        elif (grandparent == self._base and _full(MOUNT_POINT_NAME, share)
                 and _full(VOLUME_FILE_NAME, name)):
-            return real
+            accepts = stat.S_ISREG
+        else:
+            accepts = None
+        try:
+            if accepts is not None and accepts(os.stat(real).st_mode):
+                return real
+        except OSError:
+            pass
         raise gs_exc.BackendException(
-            "%s (resolved: %s) is neither a volume device under %s nor a "
-            "volume file in a share under cinder_mount_point_base %s; the "
-            "rootwrap filters would refuse to hand it over"
+            "%s (resolved: %s) is neither an existing volume device under "
+            "%s nor a volume file in a share under cinder_mount_point_base "
+            "%s; the rootwrap filters would refuse to hand it over"
             % (path, real, self._device_root, self._base))
 
     # -- the commands ---------------------------------------------------

@@ -134,7 +134,7 @@ class StoreRuntime:
         self.root_commands = RootCommands(
             settings.root_helper, settings.mount_point_base,
             execute=collaborators.root_execute, uid=collaborators.uid,
-            device_root=collaborators.devices.root)
+            devices=collaborators.devices)
         host_properties = (collaborators.host_properties
                            or _brick_host_properties)
         self._host_properties_fn = host_properties

@@ -2,11 +2,14 @@
 
 import logging
 import os
+import stat
 
 import pytest
 from glance_store import exceptions as gs_exc
 from oslo_concurrency import processutils
 
+from glance_store_cinder import privileged
+from glance_store_cinder.connectors.base import DeviceRules
 from glance_store_cinder.mounts import MountTable
 from glance_store_cinder.mounts import SystemMounts
 from glance_store_cinder.privileged import RootCommands
@@ -54,6 +57,7 @@ def test_chown_passes_the_resolved_path(layout):
     (share / "alias").symlink_to(volume)
     rec = Recorder()
     commands(base, rec).chown(1000, str(share / "alias"))
+    assert rec.argvs == [privileged.chown_argv(1000, str(volume))]
     assert rec.argvs == [["chown", "-h", "1000", str(volume)]]
     assert rec.kwargs[0]["run_as_root"] is True
     assert rec.kwargs[0]["root_helper"] == HELPER
@@ -94,7 +98,28 @@ def test_unmount_only_a_share_mount_point(layout):
             cmds.unmount(bad)
     assert rec.argvs == []
     cmds.unmount(str(share))
+    assert rec.argvs == [privileged.umount_argv(str(share))]
     assert rec.argvs == [["umount", str(share)]]
+
+
+def test_chown_of_a_device_needs_what_the_rules_accept(tmp_path):
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    (dev / "sdb").write_bytes(b"")
+    (dev / "sdc").mkdir()
+    rec = Recorder()
+    cmds = RootCommands(HELPER, str(tmp_path / "mnt"), execute=rec,
+                        uid=1000, devices=DeviceRules(
+                            root=str(dev), accepts=stat.S_ISREG))
+    cmds.chown(1000, str(dev / "sdb"))
+    for bad in ("sdc", "sdd", "mem"):
+        with pytest.raises(gs_exc.BackendException):
+            cmds.chown(1000, str(dev / bad))
+    assert rec.argvs == [["chown", "-h", "1000", str(dev / "sdb")]]
+    # by default: real block devices in /dev only
+    with pytest.raises(gs_exc.BackendException):
+        RootCommands(HELPER, "/x", execute=rec, uid=1000).chown(
+            1000, "/dev/null")
 
 
 def test_borrowing_takes_over_and_gives_back(layout):

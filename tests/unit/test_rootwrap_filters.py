@@ -12,7 +12,6 @@ import pytest
 from oslo_rootwrap import wrapper
 
 from glance_store_cinder import privileged
-from glance_store_cinder.privileged import RootCommands
 
 ETC = pathlib.Path(__file__).resolve().parents[2] / "etc"
 FILTERS_DIR = ETC / "rootwrap.d"
@@ -47,19 +46,19 @@ def matched(filters, argv):
 
 
 def issued_command_lines():
-    """What RootCommands really sends for each thing it does."""
-    sent = []
-    commands = RootCommands("sudo glance-rootwrap /etc/glance/rootwrap.conf",
-                            BASE, execute=lambda *argv, **kw: sent.append(
-                                list(argv)), uid=161)
-    commands.unmount("%s/%s" % (BASE, SHARE))
+    """What the store sends, from privileged.py's own argv builders.
+
+    (test_privileged checks that RootCommands sends exactly these, with
+    the path resolved; the devices need not exist here.)
+    """
+    lines = [privileged.umount_argv("%s/%s" % (BASE, SHARE))]
     for path in ("/dev/sdb", "/dev/sdaa", "/dev/vdc", "/dev/xvdf",
                  "/dev/dm-3", "/dev/nvme0n1", "/dev/nvme12n3", "/dev/rbd0",
                  "/dev/scinia", "/dev/nbd2",
                  "%s/%s/%s" % (BASE, SHARE, VOLUME_FILE)):
-        commands.chown(161, path)   # take over
-        commands.chown(0, path)     # give back to root
-    return sent
+        lines.append(privileged.chown_argv(161, path))  # take over
+        lines.append(privileged.chown_argv(0, path))    # give back to root
+    return lines
 
 
 @pytest.mark.parametrize("argv", issued_command_lines(),
