@@ -29,8 +29,8 @@ from keystoneauth1 import token_endpoint
 from keystoneauth1.access import service_catalog
 
 from glance_store_cinder import errors
+from glance_store_cinder.endpoint import format_endpoint
 from glance_store_cinder.options import StoreSettings
-from glance_store_cinder.options import format_endpoint
 
 try:
     from cinderclient import api_versions

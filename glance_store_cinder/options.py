@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from collections.abc import Iterable
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +25,7 @@ from oslo_config import cfg
 from oslo_utils.imageutils import format_inspector
 
 from glance_store_cinder._i18n import _
+from glance_store_cinder.endpoint import format_endpoint
 
 LOG = logging.getLogger(__name__)
 
@@ -419,35 +419,6 @@ class StoreSettings:
             store_name=self.store_name,
             reason=_("invalid %(opt)s = %(val)r: %(why)s")
             % {"opt": option, "val": value, "why": why})
-
-
-# What cinder_endpoint_template is formatted with, for the service user
-# and for a requester alike (a key only one of them has would fail on the
-# other's every call; a token in a URL would end up in logs).
-ENDPOINT_TEMPLATE_KEYS = ("tenant", "project_id", "user", "user_id")
-
-
-def format_endpoint(template: str, project_id: str | None,
-                    user_id: str | None) -> str:
-    """``cinder_endpoint_template`` for one project and user.
-
-    :raises ValueError: the template uses other keys or is malformed.
-    """
-    # Only %(key)s and %%: "%s" would format the whole mapping into it.
-    keys = _TEMPLATE_FIELD.findall(template)
-    if "%" in _TEMPLATE_FIELD.sub("", template).replace("%%", ""):
-        raise ValueError("only %(key)s fields and %% are allowed")
-    unknown = sorted(set(k for k in keys if k)
-                     - set(ENDPOINT_TEMPLATE_KEYS))
-    if unknown:
-        raise ValueError("unknown key %s; it may only use %s" % (
-            ", ".join(unknown), ", ".join(
-                "%%(%s)s" % k for k in ENDPOINT_TEMPLATE_KEYS)))
-    return template % {"tenant": project_id, "project_id": project_id,
-                       "user": user_id, "user_id": user_id}
-
-
-_TEMPLATE_FIELD = re.compile(r"(?<!%)(?:%%)*%\(([^)]*)\)s")
 
 
 def _user_set(conf: cfg.ConfigOpts, group: str, name: str) -> bool:

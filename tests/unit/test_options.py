@@ -2,6 +2,7 @@ import pytest
 from glance_store import exceptions as gs_exc
 from oslo_config import cfg
 
+from glance_store_cinder import endpoint
 from glance_store_cinder import options
 
 IN_TREE_NAMES = set(options.SHARED_OPTION_NAMES)
@@ -104,6 +105,7 @@ cinder_store_project_name = p
      "cinder_endpoint_template"),
     ("cinder_endpoint_template = http://x/%(tenant",
      "cinder_endpoint_template"),
+    ("cinder_endpoint_template = http://x/%()s", "cinder_endpoint_template"),
     ("cinder_state_transition_timeout = 0",
      "cinder_state_transition_timeout"),
     ("cinder_attachment_retry_attempts = 0",
@@ -166,5 +168,5 @@ def test_endpoint_templates_with_the_formatted_keys_pass(tmp_path,
     conf = make_conf("[fast]\ncinder_endpoint_template = %s\n" % template,
                      tmp_path)
     settings = options.StoreSettings.from_conf(conf, "fast")
-    assert options.format_endpoint(
+    assert endpoint.format_endpoint(
         settings.endpoint_template, "p1", "u1").startswith("http://cinder/")
