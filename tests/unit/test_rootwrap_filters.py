@@ -157,3 +157,17 @@ def test_filters_use_the_shapes_the_store_checks(filters):
                               privileged.VOLUME_FILE_NAME))
     assert by_name["glance_store_cinder_umount"][1:] == (
         "%s/%s\\Z" % (BASE, privileged.MOUNT_POINT_NAME),)
+
+
+@pytest.mark.parametrize("argv", [
+    # the host's own disk is named like a volume's device
+    ["chown", "-h", "1000", "/dev/sda"],
+    # any uid: a filter cannot know glance's
+    ["chown", "-h", "4242", "/dev/sdb"],
+    # a glance-made directory named like a mount point (the mount base
+    # must be root's); -h only protects the last component
+    ["chown", "-h", "1000", "%s/%s/shadow" % (BASE, "0" * 32)],
+], ids=repr)
+def test_what_the_filters_cannot_refuse(filters, argv):
+    """Admitted, as the filters file documents (not a wall)."""
+    assert matched(filters, argv) is not None
