@@ -19,6 +19,7 @@ import pathlib
 import threading
 from collections.abc import Iterable
 from collections.abc import Sequence
+from typing import Any
 
 from requests import Session
 
@@ -262,6 +263,13 @@ class FakeCloud:
         """
         with self._lock:
             self._injections.add(method, path_regex, status, times, message)
+
+    def override_connection_info(self, **changes: Any) -> None:
+        """A hostile or broken Cinder: put ``changes`` into every
+        attachment's connection info from now on (``None`` removes a key).
+        """
+        with self._lock:
+            self.backend.connection_overrides.update(changes)
 
     def stall(self, volume_id: str, status: str, polls: int,
               then: str | None = None) -> None:

@@ -123,7 +123,7 @@ class FakeConnector:
                 "connect", self.protocol, vol.id, None, error=error))
             raise error
         path = str(vol.backing_path)
-        info = self.export.attach(vol, connection_properties)
+        info = self.export.attach(vol, connection_properties, self.kwargs)
         self.factory.open(self.protocol, vol.id, path)
         self.factory.record(ConnectorCall("connect", self.protocol, vol.id,
                                           path))

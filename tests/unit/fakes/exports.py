@@ -12,11 +12,13 @@
 
 from __future__ import annotations
 
-import io
+import hashlib
 import os
 import pathlib
 from typing import Any
 from typing import Protocol
+
+from os_brick.initiator import linuxrbd
 
 from tests.unit.fakes.cinder.model import FakeVolume
 from tests.unit.fakes.cloud import FakeCloud
@@ -28,11 +30,56 @@ class ShareMounts(Protocol):
     def mount(self, mount_point: str) -> None: ...
 
 
-class RbdHandle(io.FileIO):
-    """What os-brick's RBDVolumeIOWrapper offers: a file with fsync."""
+class FileRbdImage:
+    """What librbd's Image offers os-brick's wrapper, over a backing file."""
 
-    def fsync(self) -> None:
-        os.fsync(self.fileno())
+    def __init__(self, path: pathlib.Path, writable: bool) -> None:
+        self.name = str(path)
+        self._fd: int | None = os.open(
+            path, os.O_RDWR if writable else os.O_RDONLY)
+
+    def _open_fd(self) -> int:
+        if self._fd is None:
+            raise ValueError("image %s is closed" % self.name)
+        return self._fd
+
+    def size(self) -> int:
+        return os.fstat(self._open_fd()).st_size
+
+    def read(self, offset: int, length: int) -> bytes:
+        return os.pread(self._open_fd(), length, offset)
+
+    def write(self, data: bytes, offset: int) -> None:
+        os.pwrite(self._open_fd(), data, offset)
+
+    def require_not_closed(self) -> None:
+        self._open_fd()
+
+    def flush(self) -> None:
+        os.fsync(self._open_fd())
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+
+class FileRbdVolume:
+    """os-brick's RBDImageMetadata: the image and how it was reached."""
+
+    def __init__(self, image: FileRbdImage) -> None:
+        self.image = image
+        self.user = "glance"
+        self.pool = "volumes"
+        self.conf = ""
+
+
+class RbdHandle(linuxrbd.RBDVolumeIOWrapper):
+    """The file object os-brick's RBD connector hands back."""
+
+    @property
+    def name(self) -> str:
+        return self.rbd_image.name
 
 
 class Export:
@@ -50,8 +97,8 @@ class Export:
     def find(self, props: dict[str, Any]) -> FakeVolume | None:
         return self.cloud.volume_by_backing_path(str(props["device_path"]))
 
-    def attach(self, vol: FakeVolume, props: dict[str, Any]
-               ) -> dict[str, Any]:
+    def attach(self, vol: FakeVolume, props: dict[str, Any],
+               options: dict[str, Any]) -> dict[str, Any]:
         return {"type": "local", "path": str(vol.backing_path)}
 
     def detach(self, vol: FakeVolume, device_info: dict[str, Any] | None
@@ -68,11 +115,22 @@ class NfsExport(Export):
     def find(self, props: dict[str, Any]) -> FakeVolume | None:
         return self.cloud.volume_by_backend_name(str(props["name"]))
 
-    def attach(self, vol: FakeVolume, props: dict[str, Any]
-               ) -> dict[str, Any]:
+    def attach(self, vol: FakeVolume, props: dict[str, Any],
+               options: dict[str, Any]) -> dict[str, Any]:
+        # Where os-brick's NFS connector shows the volume file: the
+        # share's mount point (the md5 of the export under the mount point
+        # base it was given) joined with Cinder's name, unchecked, as
+        # os-brick does; the "mount" is a hard link to the backing file.
+        base = str(options["conn"]["mount_point_base"])
+        mount_point = os.path.join(base, hashlib.md5(
+            str(props["export"]).encode(), usedforsecurity=False).hexdigest())
+        os.makedirs(mount_point, exist_ok=True)
         if self.host.mounts is not None:
-            self.host.mounts.mount(str(vol.backing_path.parent))
-        return {"path": str(vol.backing_path)}
+            self.host.mounts.mount(mount_point)
+        path = os.path.join(mount_point, str(props["name"]))
+        if not os.path.lexists(path):
+            os.link(vol.backing_path, path)
+        return {"path": path}
 
 
 class RbdExport(Export):
@@ -85,10 +143,11 @@ class RbdExport(Export):
         return self.cloud.volume_by_backend_name(
             str(props["name"]).rsplit("/", 1)[-1])
 
-    def attach(self, vol: FakeVolume, props: dict[str, Any]
-               ) -> dict[str, Any]:
-        mode = "rb" if props.get("access_mode") == "ro" else "r+b"
-        handle = RbdHandle(vol.backing_path, mode)
+    def attach(self, vol: FakeVolume, props: dict[str, Any],
+               options: dict[str, Any]) -> dict[str, Any]:
+        image = FileRbdImage(vol.backing_path,
+                             writable=props.get("access_mode") != "ro")
+        handle = RbdHandle(FileRbdVolume(image))
         self.host.handles.add(handle)
         self.host.handles_opened += 1
         return {"path": handle}
@@ -115,8 +174,8 @@ class ScaleIOExport(Export):
         return self.host.device_dir / ("emc-vol-%s"
                                        % props["scaleIO_volname"])
 
-    def attach(self, vol: FakeVolume, props: dict[str, Any]
-               ) -> dict[str, Any]:
+    def attach(self, vol: FakeVolume, props: dict[str, Any],
+               options: dict[str, Any]) -> dict[str, Any]:
         node = self._node(props)
         self.host.device_dir.mkdir(parents=True, exist_ok=True)
         node.write_bytes(b"")  # there, but the kernel says 0 bytes
