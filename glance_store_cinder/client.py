@@ -40,10 +40,9 @@ except ImportError:  # reported by Store.configure_add
 
 LOG = logging.getLogger(__name__)
 
-# 3.54: attachments accept an attach mode, so readers attach read-only.
+# 3.54: attachments accept an attach mode, so readers attach read-only
+# (and, since 3.42, a volume that is attached can be extended).
 API_VERSION = "3.54"
-# 3.42: extending a volume that is attached (in-use).
-ONLINE_EXTEND_VERSION = "3.42"
 
 HttpSessionFactory = Callable[[], requests.Session]
 
@@ -88,10 +87,6 @@ class CinderClients:
     @staticmethod
     def available() -> bool:
         return cinder_v3 is not None
-
-    @property
-    def settings(self) -> StoreSettings:
-        return self._settings
 
     def _verify(self) -> bool | str:
         if self._settings.api_insecure:

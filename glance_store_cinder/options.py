@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,45 +28,19 @@ from glance_store_cinder._i18n import _
 
 LOG = logging.getLogger(__name__)
 
-# The names of the in-tree driver's options, in the order it declares them.
-SHARED_OPTION_NAMES: tuple[str, ...] = (
-    "cinder_catalog_info",
-    "cinder_endpoint_template",
-    "cinder_os_region_name",
-    "cinder_ca_certificates_file",
-    "cinder_http_retries",
-    "cinder_state_transition_timeout",
-    "cinder_api_insecure",
-    "cinder_store_auth_address",
-    "cinder_store_user_name",
-    "cinder_store_user_domain_name",
-    "cinder_store_password",
-    "cinder_store_application_credential_id",
-    "cinder_store_application_credential_secret",
-    "cinder_store_project_name",
-    "cinder_store_project_domain_name",
-    "rootwrap_config",
-    "cinder_volume_type",
-    "cinder_enforce_multipath",
-    "cinder_use_multipath",
-    "cinder_mount_point_base",
-    "cinder_do_extend_attached",
-    "cinder_attachment_retry_attempts",
-)
-
-
 def _in_tree_options() -> list[cfg.Opt]:
     # Imported here, not at module level, so that listing options never
     # pulls in more than it needs when the in-tree driver is unavailable.
     from glance_store._drivers.cinder import store as in_tree
 
     by_name = {opt.name: opt for opt in in_tree.Store.OPTIONS}
-    missing = [name for name in SHARED_OPTION_NAMES if name not in by_name]
+    shared = SHARED_OPTION_NAMES
+    missing = [name for name in shared if name not in by_name]
     if missing:
         raise RuntimeError(
             "glance_store's cinder driver lacks options %s; this "
             "glance_store release is not supported" % ", ".join(missing))
-    return [by_name[name] for name in SHARED_OPTION_NAMES]
+    return [by_name[name] for name in shared]
 
 
 _NEW_OPTIONS = [
@@ -195,37 +169,72 @@ def register(conf: cfg.ConfigOpts, group: str) -> None:
                           opt.name, target)
 
 
+def _option(name: str, *, convert: Callable[[Any], Any] = lambda v: v,
+            secret: bool = False, shared: bool = True) -> Any:
+    """A StoreSettings field read from the option ``name``.
+
+    :param convert: from the option's value to the field's.
+    :param secret: kept out of the settings' repr.
+    :param shared: one of the in-tree driver's options (else ours).
+    """
+    return dataclasses.field(repr=not secret, metadata={
+        "option": name, "convert": convert, "shared": shared})
+
+
+def _format_names(values: Sequence[str] | None) -> tuple[str, ...]:
+    return tuple(f.strip().lower() for f in values or () if f.strip())
+
+
+def _option_fields() -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(StoreSettings)
+            if "option" in f.metadata]
+
+
+def shared_option_names() -> tuple[str, ...]:
+    """The in-tree driver's options this store reads, in its order."""
+    return tuple(f.metadata["option"] for f in _option_fields()
+                 if f.metadata["shared"])
+
+
 @dataclasses.dataclass(frozen=True)
 class StoreSettings:
     """The resolved options of one store, validated at start."""
 
     store_name: str
-    catalog_info: str
-    endpoint_template: str | None
-    region_name: str | None
-    ca_certificates_file: str | None
-    http_retries: int
-    state_transition_timeout: float
-    api_insecure: bool
-    auth_address: str | None
-    user_name: str | None
-    user_domain_name: str
-    password: str | None = dataclasses.field(repr=False)
-    application_credential_id: str | None
-    application_credential_secret: str | None = dataclasses.field(
-        repr=False)
-    project_name: str | None
-    project_domain_name: str
-    rootwrap_config: str
-    volume_type: str | None
-    enforce_multipath: bool
-    use_multipath: bool
-    mount_point_base: str
-    do_extend_attached: bool
-    attachment_retry_attempts: int
-    multitenant: bool
-    bootable_volume_formats: tuple[str, ...]
-    thin_provisioning: bool
+    # One field per option, in the in-tree driver's order, then ours.
+    catalog_info: str = _option("cinder_catalog_info")
+    endpoint_template: str | None = _option("cinder_endpoint_template")
+    region_name: str | None = _option("cinder_os_region_name")
+    ca_certificates_file: str | None = _option(
+        "cinder_ca_certificates_file")
+    http_retries: int = _option("cinder_http_retries")
+    state_transition_timeout: float = _option(
+        "cinder_state_transition_timeout", convert=float)
+    api_insecure: bool = _option("cinder_api_insecure")
+    auth_address: str | None = _option("cinder_store_auth_address")
+    user_name: str | None = _option("cinder_store_user_name")
+    user_domain_name: str = _option("cinder_store_user_domain_name")
+    password: str | None = _option("cinder_store_password", secret=True)
+    application_credential_id: str | None = _option(
+        "cinder_store_application_credential_id")
+    application_credential_secret: str | None = _option(
+        "cinder_store_application_credential_secret", secret=True)
+    project_name: str | None = _option("cinder_store_project_name")
+    project_domain_name: str = _option("cinder_store_project_domain_name")
+    rootwrap_config: str = _option("rootwrap_config")
+    volume_type: str | None = _option("cinder_volume_type")
+    enforce_multipath: bool = _option("cinder_enforce_multipath")
+    use_multipath: bool = _option("cinder_use_multipath")
+    mount_point_base: str = _option("cinder_mount_point_base")
+    do_extend_attached: bool = _option("cinder_do_extend_attached")
+    attachment_retry_attempts: int = _option(
+        "cinder_attachment_retry_attempts")
+    multitenant: bool = _option("cinder_store_multitenant", shared=False)
+    bootable_volume_formats: tuple[str, ...] = _option(
+        "cinder_bootable_volume_formats", convert=_format_names,
+        shared=False)
+    thin_provisioning: bool = _option("cinder_thin_provisioning",
+                                      shared=False)
 
     @property
     def catalog_service_type(self) -> str:
@@ -289,41 +298,10 @@ class StoreSettings:
                 LOG.warning("Store %s: option %s is deprecated, use %s",
                             name, old, new)
                 values[new] = values[old]
-        settings = cls(
-            store_name=name,
-            catalog_info=values["cinder_catalog_info"],
-            endpoint_template=values["cinder_endpoint_template"],
-            region_name=values["cinder_os_region_name"],
-            ca_certificates_file=values["cinder_ca_certificates_file"],
-            http_retries=values["cinder_http_retries"],
-            state_transition_timeout=float(
-                values["cinder_state_transition_timeout"]),
-            api_insecure=values["cinder_api_insecure"],
-            auth_address=values["cinder_store_auth_address"],
-            user_name=values["cinder_store_user_name"],
-            user_domain_name=values["cinder_store_user_domain_name"],
-            password=values["cinder_store_password"],
-            application_credential_id=values[
-                "cinder_store_application_credential_id"],
-            application_credential_secret=values[
-                "cinder_store_application_credential_secret"],
-            project_name=values["cinder_store_project_name"],
-            project_domain_name=values["cinder_store_project_domain_name"],
-            rootwrap_config=values["rootwrap_config"],
-            volume_type=values["cinder_volume_type"],
-            enforce_multipath=values["cinder_enforce_multipath"],
-            use_multipath=values["cinder_use_multipath"],
-            mount_point_base=values["cinder_mount_point_base"],
-            do_extend_attached=values["cinder_do_extend_attached"],
-            attachment_retry_attempts=values[
-                "cinder_attachment_retry_attempts"],
-            multitenant=values["cinder_store_multitenant"],
-            bootable_volume_formats=tuple(
-                f.strip().lower()
-                for f in values["cinder_bootable_volume_formats"] or ()
-                if f.strip()),
-            thin_provisioning=values["cinder_thin_provisioning"],
-        )
+        settings = cls(store_name=name, **{
+            field.name: field.metadata["convert"](
+                values[field.metadata["option"]])
+            for field in _option_fields()})
         settings.validate()
         return settings
 
@@ -424,9 +402,4 @@ def _resolve(conf: cfg.ConfigOpts, group: str, name: str) -> Any:
     return getattr(group_conf, name)
 
 
-def option_names() -> Iterable[str]:
-    return (opt.name for opt in store_options())
-
-
-def format_list(values: Sequence[str]) -> str:
-    return ", ".join(values) if values else "(none)"
+SHARED_OPTION_NAMES = shared_option_names()

@@ -135,7 +135,6 @@ class StoreRuntime:
                  collaborators: Collaborators) -> None:
         self.settings = settings
         self.gib = collaborators.gib
-        self.clock = collaborators.clock
         self.clients = CinderClients(settings,
                                      collaborators.http_session_factory)
         self.poller = Poller(settings.state_transition_timeout,

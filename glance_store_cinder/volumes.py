@@ -11,14 +11,12 @@ import logging
 from typing import Any
 
 from glance_store import exceptions as gs_exc
-from oslo_utils import units
 
 from glance_store_cinder import errors
 from glance_store_cinder.polling import Poller
 
 LOG = logging.getLogger(__name__)
 
-GiB = units.Gi
 
 # Statuses from which a volume will not reach the one awaited by itself.
 ERROR_STATUSES = frozenset({"error", "error_extending", "error_deleting",
@@ -58,10 +56,6 @@ class VolumeInfo:
             bootable=str(getattr(volume, "bootable", "false")).lower()
             == "true",
         )
-
-    @property
-    def size_bytes(self) -> int:
-        return self.size_gib * GiB
 
     def attachments_on(self, host: str) -> list[dict[str, Any]]:
         return [a for a in self.attachments if a.get("host_name") == host]

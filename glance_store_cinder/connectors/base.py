@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
@@ -65,10 +64,6 @@ class ConnectedDevice:
 
     path: str | None
     file_object: Any = None
-    is_block_device: bool = False
-
-    def describe(self) -> str:
-        return self.path or repr(self.file_object)
 
 
 class UnsupportedVolume(gs_exc.BackendException):
@@ -160,7 +155,7 @@ class DeviceFamily:
             raise gs_exc.BackendException(
                 "os-brick returned no device path for %s: %r"
                 % (self.protocol, info))
-        return ConnectedDevice(path=path, is_block_device=_is_block(path))
+        return ConnectedDevice(path=path)
 
     def refresh_size(self, data: dict[str, Any]) -> None:
         """Make the host see a volume extended while attached."""
@@ -171,10 +166,3 @@ class DeviceFamily:
                 "Refreshing the size of an extended %s volume failed: %s"
                 % (self.protocol, exc)) from exc
 
-
-def _is_block(path: str) -> bool:
-    import stat
-    try:
-        return stat.S_ISBLK(os.stat(path).st_mode)
-    except OSError:
-        return False

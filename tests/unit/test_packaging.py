@@ -105,7 +105,7 @@ def imported_modules() -> set[str]:
     return found
 
 
-def test_everything_loaded_at_run_time_is_declared():
+def test_everything_loaded_at_run_time_is_declared() -> None:
     allowed = closure(declared()) | {"glance-store-cinder"}
     undeclared = {
         module: dists
@@ -114,7 +114,7 @@ def test_everything_loaded_at_run_time_is_declared():
     assert undeclared == {}
 
 
-def test_every_import_of_the_package_is_declared_itself():
+def test_every_import_of_the_package_is_declared_itself() -> None:
     names = {canonical(r.name) for r in declared()} | {"glance-store-cinder"}
     undeclared = {
         module: dists
@@ -123,7 +123,7 @@ def test_every_import_of_the_package_is_declared_itself():
     assert undeclared == {}
 
 
-def test_every_declared_requirement_is_imported_or_explained():
+def test_every_declared_requirement_is_imported_or_explained() -> None:
     used: set[str] = set()
     for dists in distributions_of(imported_modules()).values():
         used |= dists
@@ -131,7 +131,7 @@ def test_every_declared_requirement_is_imported_or_explained():
     assert unused == set()
 
 
-def test_bench_and_test_tools_are_not_run_time_requirements():
+def test_bench_and_test_tools_are_not_run_time_requirements() -> None:
     names = {canonical(r.name) for r in declared()}
     assert not names & {"matplotlib", "pyinstrument", "pytest", "sphinx",
                         "reno", "requests-mock", "oslo-log"}
