@@ -56,17 +56,9 @@ def remove_volume(client: Any, volume: Any) -> None:
                                       or att.get("id"))
     if volume.status in ("creating", "extending", "attaching",
                          "detaching", "in-use", "reserved"):
-        # Give Cinder a moment to finish what it was doing.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            try:
-                volume = client.volumes.get(volume.id)
-            except cexc.NotFound:
-                return
-            if volume.status not in ("creating", "extending", "attaching",
-                                     "detaching"):
-                break
+        volume = _settled(client, volume)
+        if volume is None:
+            return
     try:
         client.volumes.delete(volume.id)
         return
@@ -84,6 +76,24 @@ def remove_volume(client: Any, volume: Any) -> None:
         return
     except Exception:
         client.volumes.force_delete(volume.id)
+
+
+def _settled(client: Any, volume: Any) -> Any:
+    """The volume once Cinder finished what it was doing (30 s at most);
+    None when it is gone."""
+    from cinderclient import exceptions as cexc
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            volume = client.volumes.get(volume.id)
+        except cexc.NotFound:
+            return None
+        if volume.status not in ("creating", "extending", "attaching",
+                                 "detaching"):
+            break
+    return volume
 
 
 def wait_gone(client: Any, ids: Iterable[str], timeout: float = 180,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,35 +25,9 @@ from oslo_config import cfg
 from oslo_utils.imageutils import format_inspector
 
 from glance_store_cinder._i18n import _
+from glance_store_cinder.endpoint import format_endpoint
 
 LOG = logging.getLogger(__name__)
-
-# The names of the in-tree driver's options, in the order it declares them.
-SHARED_OPTION_NAMES: tuple[str, ...] = (
-    "cinder_catalog_info",
-    "cinder_endpoint_template",
-    "cinder_os_region_name",
-    "cinder_ca_certificates_file",
-    "cinder_http_retries",
-    "cinder_state_transition_timeout",
-    "cinder_api_insecure",
-    "cinder_store_auth_address",
-    "cinder_store_user_name",
-    "cinder_store_user_domain_name",
-    "cinder_store_password",
-    "cinder_store_application_credential_id",
-    "cinder_store_application_credential_secret",
-    "cinder_store_project_name",
-    "cinder_store_project_domain_name",
-    "rootwrap_config",
-    "cinder_volume_type",
-    "cinder_enforce_multipath",
-    "cinder_use_multipath",
-    "cinder_mount_point_base",
-    "cinder_do_extend_attached",
-    "cinder_attachment_retry_attempts",
-)
-
 
 def _in_tree_options() -> list[cfg.Opt]:
     # Imported here, not at module level, so that listing options never
@@ -61,12 +35,13 @@ def _in_tree_options() -> list[cfg.Opt]:
     from glance_store._drivers.cinder import store as in_tree
 
     by_name = {opt.name: opt for opt in in_tree.Store.OPTIONS}
-    missing = [name for name in SHARED_OPTION_NAMES if name not in by_name]
+    shared = SHARED_OPTION_NAMES
+    missing = [name for name in shared if name not in by_name]
     if missing:
         raise RuntimeError(
             "glance_store's cinder driver lacks options %s; this "
             "glance_store release is not supported" % ", ".join(missing))
-    return [by_name[name] for name in SHARED_OPTION_NAMES]
+    return [by_name[name] for name in shared]
 
 
 _NEW_OPTIONS = [
@@ -79,10 +54,32 @@ Store each image in the requesting user's project.
 When enabled, the volume that holds an image is created, read and deleted
 with the token of the user who makes the request, in that user's project,
 instead of with the service credentials in the service project. Volumes
-then count against the users' quotas and can only be reached by them.
+then count against the owners' quotas.
 
-The service credentials, when configured, are still used at start to check
-that ``cinder_volume_type`` exists.
+The service credentials (``cinder_store_user_name`` and the other
+``cinder_store_*`` options, or an application credential), when
+configured, are used in three more cases:
+
+* at start, to check that ``cinder_volume_type`` exists;
+* to read an image whose volume the requester's project cannot see in
+  Cinder (an image shared with, or public to, other projects lives in its
+  owner's project: Glance decided the requester may read it);
+* to delete images for requests without a project (the scrubber, tasks,
+  admin contexts).
+
+For the last two the service user must be allowed to read, attach and
+delete volumes of every project (Cinder's ``admin`` role under its default
+policies). Without service credentials those reads fail with NotFound and
+those deletes with NotAuthenticated.
+
+What this mode cannot protect: the volume belongs to the owner project,
+which can write it under Cinder's default policies. The store marks the
+volume read-only after the upload, but the owner may clear that flag,
+attach the volume read-write elsewhere, or change its ``image_size``
+metadata, so the bytes served later may differ from what Glance hashed (an
+``image_size`` larger than the volume is refused). Where that matters, keep
+images in the service project (leave this option off) or restrict those
+actions to admins in Cinder's policy.
 
 Possible values:
     * True or False
@@ -243,39 +240,76 @@ def register(conf: cfg.ConfigOpts, group: str) -> None:
                           opt.name, target)
 
 
+def _option(name: str, *, convert: Callable[[Any], Any] = lambda v: v,
+            secret: bool = False, shared: bool = True) -> Any:
+    """A StoreSettings field read from the option ``name``.
+
+    :param convert: from the option's value to the field's.
+    :param secret: kept out of the settings' repr.
+    :param shared: one of the in-tree driver's options (else ours).
+    """
+    return dataclasses.field(repr=not secret, metadata={
+        "option": name, "convert": convert, "shared": shared})
+
+
+def _format_names(values: Sequence[str] | None) -> tuple[str, ...]:
+    return tuple(f.strip().lower() for f in values or () if f.strip())
+
+
+def _option_fields() -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(StoreSettings)
+            if "option" in f.metadata]
+
+
+def shared_option_names() -> tuple[str, ...]:
+    """The in-tree driver's options this store reads, in its order."""
+    return tuple(f.metadata["option"] for f in _option_fields()
+                 if f.metadata["shared"])
+
+
 @dataclasses.dataclass(frozen=True)
 class StoreSettings:
     """The resolved options of one store, validated at start."""
 
     store_name: str
-    catalog_info: str
-    endpoint_template: str | None
-    region_name: str | None
-    ca_certificates_file: str | None
-    http_retries: int
-    state_transition_timeout: float
-    api_insecure: bool
-    auth_address: str | None
-    user_name: str | None
-    user_domain_name: str
-    password: str | None = dataclasses.field(repr=False)
-    application_credential_id: str | None
-    application_credential_secret: str | None = dataclasses.field(
-        repr=False)
-    project_name: str | None
-    project_domain_name: str
-    rootwrap_config: str
-    volume_type: str | None
-    enforce_multipath: bool
-    use_multipath: bool
-    mount_point_base: str
-    do_extend_attached: bool
-    attachment_retry_attempts: int
-    multitenant: bool
-    bootable_volume_formats: tuple[str, ...]
-    thin_provisioning: bool
-    recover_at_start: bool = True
-    http_timeout: float = 90.0
+    # One field per option, in the in-tree driver's order, then ours.
+    catalog_info: str = _option("cinder_catalog_info")
+    endpoint_template: str | None = _option("cinder_endpoint_template")
+    region_name: str | None = _option("cinder_os_region_name")
+    ca_certificates_file: str | None = _option(
+        "cinder_ca_certificates_file")
+    http_retries: int = _option("cinder_http_retries")
+    state_transition_timeout: float = _option(
+        "cinder_state_transition_timeout", convert=float)
+    api_insecure: bool = _option("cinder_api_insecure")
+    auth_address: str | None = _option("cinder_store_auth_address")
+    user_name: str | None = _option("cinder_store_user_name")
+    user_domain_name: str = _option("cinder_store_user_domain_name")
+    password: str | None = _option("cinder_store_password", secret=True)
+    application_credential_id: str | None = _option(
+        "cinder_store_application_credential_id")
+    application_credential_secret: str | None = _option(
+        "cinder_store_application_credential_secret", secret=True)
+    project_name: str | None = _option("cinder_store_project_name")
+    project_domain_name: str = _option("cinder_store_project_domain_name")
+    rootwrap_config: str = _option("rootwrap_config")
+    volume_type: str | None = _option("cinder_volume_type")
+    enforce_multipath: bool = _option("cinder_enforce_multipath")
+    use_multipath: bool = _option("cinder_use_multipath")
+    mount_point_base: str = _option("cinder_mount_point_base")
+    do_extend_attached: bool = _option("cinder_do_extend_attached")
+    attachment_retry_attempts: int = _option(
+        "cinder_attachment_retry_attempts")
+    multitenant: bool = _option("cinder_store_multitenant", shared=False)
+    bootable_volume_formats: tuple[str, ...] = _option(
+        "cinder_bootable_volume_formats", convert=_format_names,
+        shared=False)
+    thin_provisioning: bool = _option("cinder_thin_provisioning",
+                                      shared=False)
+    recover_at_start: bool = _option("cinder_recover_at_start",
+                                     shared=False)
+    http_timeout: float = _option("cinder_http_timeout", convert=float,
+                                  shared=False)
 
     @property
     def catalog_service_type(self) -> str:
@@ -339,43 +373,10 @@ class StoreSettings:
                 LOG.warning("Store %s: option %s is deprecated, use %s",
                             name, old, new)
                 values[new] = values[old]
-        settings = cls(
-            store_name=name,
-            catalog_info=values["cinder_catalog_info"],
-            endpoint_template=values["cinder_endpoint_template"],
-            region_name=values["cinder_os_region_name"],
-            ca_certificates_file=values["cinder_ca_certificates_file"],
-            http_retries=values["cinder_http_retries"],
-            state_transition_timeout=float(
-                values["cinder_state_transition_timeout"]),
-            api_insecure=values["cinder_api_insecure"],
-            auth_address=values["cinder_store_auth_address"],
-            user_name=values["cinder_store_user_name"],
-            user_domain_name=values["cinder_store_user_domain_name"],
-            password=values["cinder_store_password"],
-            application_credential_id=values[
-                "cinder_store_application_credential_id"],
-            application_credential_secret=values[
-                "cinder_store_application_credential_secret"],
-            project_name=values["cinder_store_project_name"],
-            project_domain_name=values["cinder_store_project_domain_name"],
-            rootwrap_config=values["rootwrap_config"],
-            volume_type=values["cinder_volume_type"],
-            enforce_multipath=values["cinder_enforce_multipath"],
-            use_multipath=values["cinder_use_multipath"],
-            mount_point_base=values["cinder_mount_point_base"],
-            do_extend_attached=values["cinder_do_extend_attached"],
-            attachment_retry_attempts=values[
-                "cinder_attachment_retry_attempts"],
-            multitenant=values["cinder_store_multitenant"],
-            bootable_volume_formats=tuple(
-                f.strip().lower()
-                for f in values["cinder_bootable_volume_formats"] or ()
-                if f.strip()),
-            thin_provisioning=values["cinder_thin_provisioning"],
-            recover_at_start=values["cinder_recover_at_start"],
-            http_timeout=float(values["cinder_http_timeout"]),
-        )
+        settings = cls(store_name=name, **{
+            field.name: field.metadata["convert"](
+                values[field.metadata["option"]])
+            for field in _option_fields()})
         settings.validate()
         return settings
 
@@ -388,12 +389,10 @@ class StoreSettings:
                        " with service_type and interface set")
         if self.endpoint_template:
             try:
-                self.endpoint_template % _TEMPLATE_PROBE
-            except (KeyError, ValueError, TypeError) as exc:
+                format_endpoint(self.endpoint_template, "p", "u")
+            except ValueError as exc:
                 self._fail("cinder_endpoint_template",
-                           self.endpoint_template,
-                           "it may only use %%(tenant)s, %%(project_id)s, "
-                           "%%(user)s or %%(user_id)s: %s" % exc)
+                           self.endpoint_template, str(exc))
         if self.state_transition_timeout <= 0:
             self._fail("cinder_state_transition_timeout",
                        self.state_transition_timeout, "must be positive")
@@ -452,14 +451,6 @@ class StoreSettings:
             % {"opt": option, "val": value, "why": why})
 
 
-# Keys a RequestContext exposes to cinder_endpoint_template.
-_TEMPLATE_PROBE = {
-    "tenant": "p", "project_id": "p", "user": "u", "user_id": "u",
-    "project_name": "n", "domain": "d", "user_domain": "d",
-    "project_domain": "d",
-}
-
-
 def _user_set(conf: cfg.ConfigOpts, group: str, name: str) -> bool:
     loc = conf.get_location(name, group)
     return loc is not None and loc.location not in (
@@ -476,9 +467,4 @@ def _resolve(conf: cfg.ConfigOpts, group: str, name: str) -> Any:
     return getattr(group_conf, name)
 
 
-def option_names() -> Iterable[str]:
-    return (opt.name for opt in store_options())
-
-
-def format_list(values: Sequence[str]) -> str:
-    return ", ".join(values) if values else "(none)"
+SHARED_OPTION_NAMES = shared_option_names()

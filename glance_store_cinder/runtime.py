@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from glance_store import exceptions as gs_exc
 from oslo_concurrency import lockutils
 from oslo_concurrency import processutils
 from oslo_config import cfg
@@ -28,16 +29,22 @@ from glance_store_cinder.client import CinderClients
 from glance_store_cinder.client import HttpSessionFactory
 from glance_store_cinder.connectors import ConnectorFactory
 from glance_store_cinder.connectors import FamilyContext
+from glance_store_cinder.connectors.base import DeviceRules
 from glance_store_cinder.connectors.base import Mounts
 from glance_store_cinder.journal import Journal
+from glance_store_cinder.mounts import MountTable
+from glance_store_cinder.mounts import SystemMounts
 from glance_store_cinder.options import StoreSettings
 from glance_store_cinder.owners import Owners
 from glance_store_cinder.owners import ProcessTable
 from glance_store_cinder.owners import ProcFs
 from glance_store_cinder.polling import Clock
 from glance_store_cinder.polling import Poller
+from glance_store_cinder.privileged import Execute
+from glance_store_cinder.privileged import RootCommands
 from glance_store_cinder.recovery import Recovery
 from glance_store_cinder.transfer import releaser
+from glance_store_cinder.volumes import VolumeInfo
 from glance_store_cinder.volumes import Volumes
 
 LOG = logging.getLogger(__name__)
@@ -61,6 +68,11 @@ class Collaborators:
     process_table: ProcessTable | None = None
     journal_path: str | None = None
     """Default: ``<lock_path>/journal``."""
+    devices: DeviceRules = DeviceRules()
+    root_execute: Execute = processutils.execute
+    uid: int | None = None
+    """This process's uid as far as borrowing files goes (None: real)."""
+    mount_table: MountTable | None = None
 
 
 def os_brick_available() -> bool:
@@ -115,29 +127,6 @@ def _brick_host_properties(settings: StoreSettings) -> dict[str, Any]:
     return props
 
 
-class SystemMounts:
-    """Unmounts shares with the root helper and removes the mount point."""
-
-    def __init__(self, root_helper: str, attempts: int = 3) -> None:
-        self._root_helper = root_helper
-        self._attempts = attempts
-
-    def unmount(self, mount_point: str) -> None:
-        try:
-            processutils.execute(
-                "umount", mount_point, run_as_root=True,
-                root_helper=self._root_helper, attempts=self._attempts,
-                delay_on_retry=True)
-        except processutils.ProcessExecutionError as exc:
-            if "not mounted" in (exc.stderr or ""):
-                return
-            # The image data is safe; a busy mount is only left mounted.
-            LOG.error("Could not unmount %s: %s", mount_point, exc)
-            return
-        with contextlib.suppress(OSError):
-            os.rmdir(mount_point)
-
-
 class StoreRuntime:
     """Clients, poller and attacher of one configured store."""
 
@@ -145,13 +134,16 @@ class StoreRuntime:
                  collaborators: Collaborators) -> None:
         self.settings = settings
         self.gib = collaborators.gib
-        self.clock = collaborators.clock
         self.clients = CinderClients(settings,
                                      collaborators.http_session_factory)
         self.poller = Poller(settings.state_transition_timeout,
                              clock=collaborators.clock)
         self.lock_path = collaborators.lock_path or _lock_path(conf,
                                                                settings)
+        self.root_commands = RootCommands(
+            settings.root_helper, settings.mount_point_base,
+            execute=collaborators.root_execute, uid=collaborators.uid,
+            devices=collaborators.devices)
         host_properties = (collaborators.host_properties
                            or _brick_host_properties)
         self._host_properties_fn = host_properties
@@ -172,8 +164,10 @@ class StoreRuntime:
             mount_point_base=settings.mount_point_base,
             lock=self.lock,
             journal=self.journal,
-            mounts=collaborators.mounts or SystemMounts(settings.root_helper),
+            mounts=collaborators.mounts or SystemMounts(
+                self.root_commands, collaborators.mount_table),
             poller=self.poller,
+            devices=collaborators.devices,
         )
         self.recovery = Recovery(
             self.journal, family_context,
@@ -232,6 +226,41 @@ class StoreRuntime:
 
     def service_volumes(self) -> Volumes:
         return Volumes(self.clients.service_client(), self.poller)
+
+    @property
+    def _service_fallback(self) -> bool:
+        s = self.settings
+        return s.multitenant and s.has_service_credentials
+
+    def volume_to_read(self, context: Any,
+                       volume_id: str) -> tuple[Volumes, VolumeInfo]:
+        """The volume, read as the requester, else as the service user.
+
+        In multitenant mode an image shared with (or public to) other
+        projects lives in its owner's project: Glance let the requester
+        see the image, Cinder does not show them the volume.  With service
+        credentials configured, the read goes on with those.
+        """
+        volumes = self.volumes_for(context)
+        try:
+            return volumes, volumes.get(volume_id)
+        except gs_exc.NotFound:
+            if not self._service_fallback:
+                raise
+        LOG.info("Store %s: volume %s is not visible to project %s; "
+                 "reading it with the service credentials",
+                 self.settings.store_name, volume_id,
+                 getattr(context, "project_id", None))
+        service = self.service_volumes()
+        return service, service.get(volume_id)
+
+    def volumes_to_delete_with(self, context: Any) -> Volumes:
+        """Deletes by the scrubber or tasks carry no project: service user.
+        """
+        if self._service_fallback and not getattr(context, "project_id",
+                                                  None):
+            return self.service_volumes()
+        return self.volumes_for(context)
 
 
 def _lock_path(conf: cfg.ConfigOpts, settings: StoreSettings) -> str:

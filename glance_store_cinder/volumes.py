@@ -13,14 +13,13 @@ from typing import Any
 
 from glance_store import exceptions as gs_exc
 from oslo_utils import timeutils
-from oslo_utils import units
 
 from glance_store_cinder import errors
+from glance_store_cinder.location import is_volume_id
 from glance_store_cinder.polling import Poller
 
 LOG = logging.getLogger(__name__)
 
-GiB = units.Gi
 
 # Statuses from which a volume will not reach the one awaited by itself.
 ERROR_STATUSES = frozenset({"error", "error_extending", "error_deleting",
@@ -67,10 +66,6 @@ class VolumeInfo:
             name=getattr(volume, "name", None),
             created_at=_epoch(getattr(volume, "created_at", None)),
         )
-
-    @property
-    def size_bytes(self) -> int:
-        return self.size_gib * GiB
 
     def attachments_on(self, host: str) -> list[dict[str, Any]]:
         return [a for a in self.attachments if a.get("host_name") == host]
@@ -124,7 +119,13 @@ class Volumes:
             volume = self._client.volumes.create(
                 size_gib, name=name, volume_type=volume_type,
                 metadata=metadata)
-        return str(volume.id)
+        volume_id = getattr(volume, "id", None)
+        if not is_volume_id(volume_id):
+            # Nothing to clean up by: an operator must find it by name.
+            raise gs_exc.BackendException(
+                "Cinder created volume %s with an id that is not a UUID: "
+                "%r" % (name, volume_id))
+        return str(volume_id)
 
     def wait_status(self, volume_id: str, status: str,
                     what: str | None = None,
@@ -272,7 +273,13 @@ class AttachmentCalls:
             created = self._client.attachments.create(volume_id, None,
                                                       mode=mode)
         # cinderclient returns a dict here (a resource elsewhere).
-        return str(created["id"])
+        attachment_id = (created.get("id") if isinstance(created, dict)
+                         else None)
+        if not is_volume_id(attachment_id):
+            raise gs_exc.BackendException(
+                "Cinder answered the attachment of volume %s with no "
+                "attachment id: %r" % (volume_id, attachment_id))
+        return str(attachment_id)
 
     def update(self, attachment_id: str, volume_id: str,
                connector: dict[str, Any]) -> Any:

@@ -6,6 +6,8 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
+import stat
 from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
@@ -47,6 +49,20 @@ class Mounts(Protocol):
 
 
 @dataclasses.dataclass(frozen=True)
+class DeviceRules:
+    """Where a volume's device may be, and what it may be.
+
+    Cinder's connection info names the device; a path elsewhere (a host
+    file, a symlink out of /dev) would have image bytes written over it.
+    Tests point ``root`` at a directory of regular files.
+    """
+
+    root: str = "/dev"
+    accepts: Callable[[int], bool] = stat.S_ISBLK
+    """Asked with the resolved path's ``st_mode``."""
+
+
+@dataclasses.dataclass(frozen=True)
 class FamilyContext:
     """What a family needs from the store."""
 
@@ -58,6 +74,7 @@ class FamilyContext:
     journal: jr.Journal
     mounts: Mounts
     poller: Poller
+    devices: DeviceRules = DeviceRules()
 
 
 @dataclasses.dataclass
@@ -134,31 +151,37 @@ class DeviceFamily:
             info = self.connect(volume_id, data)
         journal.update(record, device=jsonable(info))
         try:
-            device = self.device_from(info, expected_size)
+            device = self.device_from(volume_id, info, expected_size)
         except BaseException as exc:
-            self._close_logged(record, exc, shared)
+            self._close_logged(record, exc, shared, info)
             raise
         try:
             yield device
         except BaseException as exc:
-            self._close_logged(record, exc, shared)
+            self._close_logged(record, exc, shared, info)
             raise
-        self.close(record, shared)
+        self.close(record, shared, info)
 
-    def close(self, record: jr.Record, shared: bool = False) -> None:
-        """Disconnect a recorded connection, then forget the record."""
+    def close(self, record: jr.Record, shared: bool = False,
+              info: dict[str, Any] | None = None) -> None:
+        """Disconnect a recorded connection, then forget the record.
+
+        :param info: os-brick's device info as connect returned it (with
+            what the journal cannot hold, a librbd handle); recovery has
+            only the recorded copy.
+        """
         if shared and self._others_connected(record):
             LOG.debug("Volume %s stays connected for another user on this "
                       "host", record.volume_id)
             self.context.journal.remove(record)
             return
-        self.release(record)
+        self.release(record, info)
 
     def _close_logged(self, record: jr.Record, exc: BaseException,
-                      shared: bool) -> None:
+                      shared: bool, info: dict[str, Any]) -> None:
         """Close while ``exc`` propagates: that error is the one to see."""
         try:
-            self.close(record, shared)
+            self.close(record, shared, info)
         except Exception:
             LOG.exception("Disconnecting volume %s failed while handling: "
                           "%s", record.volume_id, exc)
@@ -177,7 +200,8 @@ class DeviceFamily:
                    and journal.in_use(other)
                    for other in journal.records(jr.CONNECTION))
 
-    def release(self, record: jr.Record) -> None:
+    def release(self, record: jr.Record,
+                info: dict[str, Any] | None = None) -> None:
         """os-brick disconnect of a recorded connection, record removed.
 
         A disconnect that went through only when forced still leaves no
@@ -186,7 +210,8 @@ class DeviceFamily:
         journal = self.context.journal
         try:
             self.disconnect(str(record.volume_id), record.get("properties"),
-                            record.get("device") or {})
+                            info if info is not None
+                            else record.get("device") or {})
         except DisconnectFailed as exc:
             if exc.forced_through:
                 journal.remove(record)
@@ -228,14 +253,30 @@ class DeviceFamily:
                 "Disconnecting volume %s (%s) failed: %s"
                 % (volume_id, self.protocol, exc), forced) from exc
 
-    def device_from(self, info: dict[str, Any],
+    def device_from(self, volume_id: str, info: dict[str, Any],
                     expected_size: int) -> ConnectedDevice:
+        """The connected device, checked before any byte moves."""
         path = info.get("path")
         if not isinstance(path, str):
             raise gs_exc.BackendException(
-                "os-brick returned no device path for %s: %r"
-                % (self.protocol, info))
-        return ConnectedDevice(path=path)
+                "os-brick returned no device path for %s volume %s"
+                % (self.protocol, volume_id))
+        return self.checked_device(volume_id, path)
+
+    def checked_device(self, volume_id: str, path: str) -> ConnectedDevice:
+        """``path`` resolved, if it is a device under the device root."""
+        rules = self.context.devices
+        real = os.path.realpath(path)
+        if not real.startswith(rules.root.rstrip("/") + "/"):
+            raise refused(volume_id, path, real,
+                          "it is not under %s" % rules.root)
+        try:
+            mode = os.stat(real).st_mode
+        except OSError as exc:
+            raise refused(volume_id, path, real, str(exc)) from exc
+        if not rules.accepts(mode):
+            raise refused(volume_id, path, real, "it is not a block device")
+        return ConnectedDevice(path=real)
 
     def refresh_size(self, data: dict[str, Any]) -> None:
         """Make the host see a volume extended while attached."""
@@ -261,3 +302,12 @@ def jsonable(info: dict[str, Any]) -> dict[str, Any]:
             continue
         out[key] = value
     return out
+
+
+def refused(volume_id: str, path: str, real: str,
+            why: str) -> gs_exc.BackendException:
+    """The error for a device path from Cinder that is not used."""
+    shown = path if path == real else "%s (resolves to %s)" % (path, real)
+    return UnsupportedVolume(
+        "Volume %s: Cinder's connection points at %s; %s, so it is not "
+        "read or written" % (volume_id, shown, why))

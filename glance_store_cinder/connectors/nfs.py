@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +25,7 @@ from glance_store_cinder import journal as jr
 from glance_store_cinder.connectors.base import ConnectedDevice
 from glance_store_cinder.connectors.base import DeviceFamily
 from glance_store_cinder.connectors.base import UnsupportedVolume
+from glance_store_cinder.connectors.base import refused
 
 LOG = logging.getLogger(__name__)
 
@@ -46,6 +48,48 @@ class NfsFamily(DeviceFamily):
                 "Volume %s is a %s file on its share; the store reads and "
                 "writes raw bytes only and would corrupt it, refusing it"
                 % (volume_id, fmt))
+        name = data.get("name")
+        # os-brick joins the name to the mount point as given.
+        if (not isinstance(name, str) or not name or "/" in name
+                or ".." in name or "\0" in name):
+            raise UnsupportedVolume(
+                "Volume %s: Cinder named its file on the share %r, which "
+                "is not a plain file name; refusing it" % (volume_id, name))
+
+    def mount_point(self, data: dict[str, Any]) -> str:
+        """Where os-brick mounts the share: the md5 of the export."""
+        export = str(data.get("export", "")).encode()
+        return os.path.join(
+            os.path.realpath(self.context.mount_point_base),
+            hashlib.md5(export, usedforsecurity=False).hexdigest())
+
+    def device_from(self, volume_id: str, info: dict[str, Any],
+                    expected_size: int) -> ConnectedDevice:
+        """The volume file, if it really is the share's file of that name.
+
+        Resolved, so a symlink on the share cannot point the image bytes
+        at a file of this host.
+        """
+        path = info.get("path")
+        if not isinstance(path, str):
+            raise UnsupportedVolume(
+                "os-brick returned no file path for NFS volume %s"
+                % volume_id)
+        real = os.path.realpath(path)
+        parent = os.path.dirname(real)
+        if os.path.dirname(parent) != os.path.realpath(
+                self.context.mount_point_base):
+            raise refused(volume_id, path, real,
+                          "it is not in a share mounted under "
+                          "cinder_mount_point_base %s"
+                          % self.context.mount_point_base)
+        try:
+            mode = os.stat(real).st_mode
+        except OSError as exc:
+            raise refused(volume_id, path, real, str(exc)) from exc
+        if not stat.S_ISREG(mode):
+            raise refused(volume_id, path, real, "it is not a regular file")
+        return ConnectedDevice(path=real)
 
     def refresh_size(self, data: dict[str, Any]) -> None:
         # A file on a share: its new size is visible as soon as Cinder
@@ -63,28 +107,35 @@ class NfsFamily(DeviceFamily):
         # volumes too: a file on a share has no device to keep.
         share = share_of(data)
         journal = self.context.journal
+        mount_point = self.mount_point(data)
         with self.context.lock(share_lock_name(share)):
             with jr.recorded(journal, jr.CONNECTION, parent,
                              volume_id=volume_id, protocol=self.protocol,
-                             properties=data, share=share) as record:
+                             properties=data, share=share,
+                             mount_point=mount_point) as record:
                 info = self.connect(volume_id, data)
-            journal.update(record, device=_path_only(info),
-                           mount_point=os.path.dirname(
-                               str(info.get("path"))))
+            journal.update(record, device=_path_only(info))
         try:
-            yield self.device_from(info, expected_size)
+            device = self.device_from(volume_id, info, expected_size)
+            if os.path.dirname(str(device.path)) != mount_point:
+                raise refused(volume_id, str(info.get("path")),
+                              str(device.path),
+                              "it is not in the share's mount point %s"
+                              % mount_point)
+            yield device
         except BaseException as exc:
-            self._close_logged(record, exc, shared)
+            self._close_logged(record, exc, shared, info)
             raise
-        self.close(record, shared)
+        self.close(record, shared, info)
 
-    def close(self, record: jr.Record, shared: bool = False) -> None:
+    def close(self, record: jr.Record, shared: bool = False,
+              info: dict[str, Any] | None = None) -> None:
         share = str(record.get("share"))
         with self.context.lock(share_lock_name(share)):
             try:
                 # Pairs the connect (a no-op for os-brick's NFS connector
                 # today, but its contract all the same).
-                self.release(record)
+                self.release(record, info)
             finally:
                 self.unmount_if_unheld(share,
                                        record.get("mount_point"))

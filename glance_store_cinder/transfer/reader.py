@@ -13,15 +13,21 @@ import contextlib
 import sys
 import weakref
 from collections.abc import Iterator
+from typing import Protocol
 
-from glance_store_cinder.transfer.device import DeviceIO
 from glance_store_cinder.transfer.releaser import Releaser
+
+
+class ReadableDevice(Protocol):
+    """What the reader needs of an opened volume (a DeviceIO has it)."""
+
+    def read_at(self, offset: int, size: int) -> bytes: ...
 
 
 class VolumeReader:
     """Yields ``length`` bytes from ``start``, in chunks."""
 
-    def __init__(self, resources: contextlib.ExitStack, device: DeviceIO,
+    def __init__(self, resources: contextlib.ExitStack, device: ReadableDevice,
                  start: int, length: int, chunk_size: int,
                  releaser: Releaser) -> None:
         self._device = device

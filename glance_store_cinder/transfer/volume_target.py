@@ -16,6 +16,7 @@ from glance_store_cinder import journal as jr
 from glance_store_cinder.attachment import READ_WRITE
 from glance_store_cinder.attachment import Attacher
 from glance_store_cinder.attachment import Attachment
+from glance_store_cinder.privileged import RootCommands
 from glance_store_cinder.transfer import growth
 from glance_store_cinder.transfer.device import DeviceIO
 from glance_store_cinder.transfer.device import opened
@@ -30,7 +31,8 @@ class VolumeWriteTarget:
 
     def __init__(self, attacher: Attacher, volumes: Volumes, volume_id: str,
                  extend_attached: bool, gib: int,
-                 root_helper: str, volume: VolumeInfo | None = None,
+                 root_commands: RootCommands,
+                 volume: VolumeInfo | None = None,
                  parent: jr.Record | None = None) -> None:
         self._attacher = attacher
         self._volumes = volumes
@@ -39,7 +41,7 @@ class VolumeWriteTarget:
         self._known: VolumeInfo | None = volume
         self._extend_attached = extend_attached
         self._gib = gib
-        self._root_helper = root_helper
+        self._root_commands = root_commands
         # The add's volume record: the attachments' parent.
         self._parent = parent
         self._stack: contextlib.ExitStack | None = None
@@ -61,7 +63,7 @@ class VolumeWriteTarget:
                 self._volumes, volume, READ_WRITE, parent=self._parent))
             device = undo.enter_context(opened(
                 attachment.device, writable=True,
-                root_helper=self._root_helper))
+                commands=self._root_commands))
             self._stack = undo.pop_all()
         self._device = device
         self._attachment = attachment
@@ -90,7 +92,9 @@ class VolumeWriteTarget:
         self._detach(exc_type, exc, tb)
 
     def write_at(self, offset: int, data: bytes) -> None:
-        assert self._device is not None
+        # For the type checker: writes only happen inside the ``with``
+        # block (attached); under -O a misuse fails on None just as loudly.
+        assert self._device is not None  # nosec B101
         self._device.write_at(offset, data)
 
     def sync(self) -> None:

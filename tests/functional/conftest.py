@@ -12,6 +12,7 @@ import json
 import os
 import pathlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -99,7 +100,8 @@ helper_command = {env["os_brick"]["privsep_helper_command"]}
 
 
 @pytest.fixture(scope="session")
-def stores(aio, tmp_path_factory) -> dict[str, Any]:
+def stores(aio: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+           ) -> dict[str, Any]:
     base = tmp_path_factory.mktemp("glance")
     conf_file = base / "glance-api.conf"
     conf_file.write_text(_conf_text(aio, base))
@@ -124,7 +126,7 @@ def keystone_session(env: dict[str, Any], user: str, password: str,
 
 
 @pytest.fixture(scope="session")
-def admin_cinder(aio):
+def admin_cinder(aio: dict[str, Any]) -> Any:
     svc = aio["service_user"]
     session = keystone_session(aio, svc["username"], svc["password"],
                                svc["project_name"])
@@ -133,7 +135,8 @@ def admin_cinder(aio):
 
 
 @pytest.fixture(scope="session")
-def demo_contexts(aio):
+def demo_contexts(aio: dict[str, Any]
+                  ) -> dict[str, oslo_context.RequestContext]:
     """Request contexts of two users in two projects (multitenant)."""
     out = {}
     for key, user in zip("ab", aio["demo"][:2], strict=True):
@@ -146,7 +149,7 @@ def demo_contexts(aio):
     return out
 
 
-def _all_volumes(cinder) -> dict[str, Any]:
+def _all_volumes(cinder: Any) -> dict[str, Any]:
     return {v.id: v for v in cinder.volumes.list(
         search_opts={"all_tenants": 1})}
 
@@ -159,7 +162,8 @@ def _mounts_under(base: pathlib.Path) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def leaves_nothing_behind(request, admin_cinder, stores):
+def leaves_nothing_behind(request: pytest.FixtureRequest, admin_cinder: Any,
+                          stores: dict[str, Any]) -> Iterator[None]:
     """After each test: no new volume, no attachment, no stray mount."""
     before = set(_all_volumes(admin_cinder))
     keep: set[str] = set()
@@ -182,12 +186,13 @@ def leaves_nothing_behind(request, admin_cinder, stores):
     assert _mounts_under(stores["_mount_base"]) == []
 
 
-def location_for(uri: str, store: str):
+def location_for(uri: str, store: str) -> gs_location.Location:
     return gs_location.get_location_from_uri_and_backend(uri, store,
                                                          conf=cfg.CONF)
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
     env_path = AIO_DIR / "env.json"
     if env_path.exists():
         timings = json.loads(env_path.read_text()).get("timings", {})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from glance_store import exceptions as gs_exc
@@ -16,7 +17,8 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 
 
-def roundtrip(stores, admin_cinder, store_name, size, announced=None):
+def roundtrip(stores: dict[str, Any], admin_cinder: Any, store_name: str,
+              size: int, announced: int | None = None) -> Any:
     store = stores[store_name]
     source = PatternSource(size)
     image_id = str(uuid.uuid4())
@@ -50,13 +52,15 @@ def roundtrip(stores, admin_cinder, store_name, size, announced=None):
 
 @pytest.mark.parametrize("size", [0, 1, 4 * MiB - 1, 4 * MiB, 4 * MiB + 1,
                                   100 * MiB])
-def test_known_size_roundtrip(stores, admin_cinder, size):
+def test_known_size_roundtrip(stores: dict[str, Any], admin_cinder: Any,
+                              size: int) -> None:
     volume = roundtrip(stores, admin_cinder, "fast", size)
     assert volume.size == max(1, -(-size // GiB))
 
 
 @pytest.mark.parametrize("size", [int(1.1 * GiB), int(2.5 * GiB)])
-def test_unknown_size_roundtrip_is_bit_exact(stores, admin_cinder, size):
+def test_unknown_size_roundtrip_is_bit_exact(
+        stores: dict[str, Any], admin_cinder: Any, size: int) -> None:
     volume = roundtrip(stores, admin_cinder, "fast", size, announced=0)
     # Grown to fit, never more than max(25 %, 1 GiB) above the image.
     assert volume.size * GiB >= size
@@ -67,14 +71,16 @@ def test_unknown_size_roundtrip_is_bit_exact(stores, admin_cinder, size):
     (5 * MiB, 4 * MiB),
     (3 * MiB, 4 * MiB),
 ])
-def test_size_mismatch_is_invalid_and_leaves_no_volume(
-        stores, admin_cinder, actual, announced):
+def test_size_mismatch_is_invalid_and_leaves_no_volume(stores: dict[str, Any],
+                                                       admin_cinder: Any,
+                                                       actual: int,
+                                                       announced: int) -> None:
     with pytest.raises(gs_exc.Invalid):
         stores["fast"].add(str(uuid.uuid4()), PatternSource(actual),
                            announced, "sha512")
 
 
-def test_partial_read_with_offset_and_length(stores):
+def test_partial_read_with_offset_and_length(stores: dict[str, Any]) -> None:
     store = stores["fast"]
     size = 9 * MiB + 5
     uri, *_ = store.add(str(uuid.uuid4()), PatternSource(size), size,
@@ -91,7 +97,8 @@ def test_partial_read_with_offset_and_length(stores):
         store.delete(loc)
 
 
-def test_missing_volume_is_not_found_everywhere(stores):
+def test_missing_volume_is_not_found_everywhere(
+        stores: dict[str, Any]) -> None:
     store = stores["fast"]
     loc = location_for("cinder://fast/%s" % uuid.uuid4(), "fast")
     with pytest.raises(gs_exc.NotFound):

@@ -26,8 +26,8 @@ class Silent:
     def __init__(self, cloud, hang=None):
         self.cloud = cloud
         self.hang = hang
-        self.timeouts = []
-        self.would_hang = []
+        self.timeouts: list[float | None] = []
+        self.would_hang: list[str] = []
         silent = self
 
         class _Adapter(BaseAdapter):

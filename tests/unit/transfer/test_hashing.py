@@ -9,7 +9,7 @@ from glance_store_cinder.transfer.hashing import OverlappedHashes
 from glance_store_cinder.transfer.hashing import _HashThread
 
 
-def test_digests_equal_serial_hashing():
+def test_digests_equal_serial_hashing() -> None:
     chunks = [os.urandom(n) for n in (1, 4096, 1 << 20, 3)]
     hashes = OverlappedHashes(["md5", "sha512"])
     for c in chunks:
@@ -20,18 +20,18 @@ def test_digests_equal_serial_hashing():
     assert out["sha512"] == hashlib.sha512(data).hexdigest()
 
 
-def test_same_algorithm_twice_is_hashed_once():
+def test_same_algorithm_twice_is_hashed_once() -> None:
     hashes = OverlappedHashes(["md5", "md5"])
     hashes.update(b"abc")
     assert hashes.finish() == {"md5": hashlib.md5(b"abc").hexdigest()}
 
 
-def test_unknown_algorithm_fails_before_any_thread_starts():
+def test_unknown_algorithm_fails_before_any_thread_starts() -> None:
     with pytest.raises(ValueError):
         OverlappedHashes(["md5", "no-such-hash"])
 
 
-def test_abort_with_full_queues_does_not_block():
+def test_abort_with_full_queues_does_not_block() -> None:
     hashes = OverlappedHashes(["sha512"])
     for _ in range(20):
         hashes.update(b"x" * 1024)
@@ -80,7 +80,7 @@ def test_a_failing_hash_thread_never_blocks_the_writer():
     hashes = OverlappedHashes(["md5", "sha512"])
 
     def write():
-        hashes.update("not bytes")  # makes both hash threads fail
+        hashes.update("not bytes")  # type: ignore[arg-type]  # both fail
         for _ in range(10 * QUEUE_DEPTH):
             hashes.update(b"x" * 1024)
         return hashes.finish()
@@ -90,20 +90,24 @@ def test_a_failing_hash_thread_never_blocks_the_writer():
     hashes.abort()
 
 
+class CannotStart(_HashThread):
+    """As when the process is out of threads."""
+
+    def start(self) -> None:
+        raise RuntimeError("can't start new thread")
+
+
 class FailingSecondStart:
     """A thread factory whose second thread cannot start."""
 
-    def __init__(self):
-        self.started = []
+    def __init__(self) -> None:
+        self.started: list[_HashThread] = []
 
-    def __call__(self, algorithm):
-        thread = _HashThread(algorithm)
+    def __call__(self, algorithm: str) -> _HashThread:
         if self.started:
-            def refuse():
-                raise RuntimeError("can't start new thread")
-            thread.start = refuse
-        else:
-            self.started.append(thread)
+            return CannotStart(algorithm)
+        thread = _HashThread(algorithm)
+        self.started.append(thread)
         return thread
 
 
