@@ -131,8 +131,13 @@ class FakeKeystone:
         self.auth_log: list[tuple[str, str | None]] = []
         self._role_ids: dict[str, str] = {}
         self._service_ids: dict[str, str] = {}
+        self._extra_catalog: dict[str, str] = {}
 
     # -- registry -----------------------------------------------------
+    def add_catalog_service(self, service_type: str, url: str) -> None:
+        """List one more service (same URL for every project)."""
+        self._extra_catalog[service_type] = url
+
     def domain(self, name: str) -> Domain:
         for d in self.domains.values():
             if d.name == name:
@@ -431,6 +436,7 @@ class FakeKeystone:
     def _catalog(self, project_id: str) -> list[dict[str, Any]]:
         urls = dict(self._catalog_urls(project_id))
         urls.setdefault("identity", self.url)
+        urls.update(self._extra_catalog)
         names = {"volumev3": "cinderv3", "block-storage": "cinder",
                  "identity": "keystone"}
         catalog = []
