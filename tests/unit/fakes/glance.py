@@ -37,7 +37,6 @@ from tests.unit.fakes._http import Reply
 from tests.unit.fakes._http import new_request_id
 from tests.unit.fakes.cloud import FakeCloud
 from tests.unit.fakes.identity import TokenInfo
-from tests.unit.fakes.identity import keystone_error_body
 
 GLANCE_HOST = "glance.test"
 GLANCE_URL = "http://glance.test"
@@ -94,8 +93,8 @@ class FakeGlance:
         self._clock = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
     def install(self) -> FakeGlance:
-        self.cloud.adapter.add_service(GLANCE_HOST, self.handle)
-        self.cloud.identity.add_catalog_service("image", GLANCE_URL)
+        self.cloud.add_service(GLANCE_HOST, self.handle, "image",
+                               GLANCE_URL)
         return self
 
     # -- test-facing API ----------------------------------------------
@@ -149,8 +148,11 @@ class FakeGlance:
                 raise GlanceError(status, "Injected failure")
         token = self.cloud.identity.validate(req.headers.get("X-Auth-Token"))
         if token is None:
-            return Reply(401, keystone_error_body(
-                401, "The request you have made requires authentication."))
+            # keystonemiddleware answers before Glance sees the request.
+            return Reply(401, {"error": {
+                "code": 401, "title": "Unauthorized",
+                "message": "The request you have made requires "
+                "authentication."}})
         segments = [s for s in req.path.split("/") if s]
         if req.method != "GET" or segments[:2] != ["v2", "images"]:
             raise GlanceError(404, "Not found")
