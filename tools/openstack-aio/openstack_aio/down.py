@@ -18,6 +18,7 @@ from openstack_aio.settings import HELPER_MARK
 from openstack_aio.settings import MOUNT_HELPER
 from openstack_aio.settings import AioError
 from openstack_aio.settings import say
+from openstack_aio.unprivileged import remove_privileges
 from openstack_aio.util import mkdirs
 from openstack_aio.util import run
 
@@ -69,6 +70,7 @@ def unmount_all(log: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(P.run, "loopdev"))
     remove_mount_helper()
+    remove_privileges()
     say("phase unmount %.2fs" % (time.monotonic() - t1))
 
 

@@ -15,6 +15,8 @@ from openstack_aio.keystone_resources import KeystoneInfo
 from openstack_aio.paths import MOUNT_BASES
 from openstack_aio.paths import SHARE
 from openstack_aio.paths import P
+from openstack_aio.processes import pidfile
+from openstack_aio.services import glance_gunicorn_pidfile
 from openstack_aio.settings import AUTH_URL
 from openstack_aio.settings import BACKEND
 from openstack_aio.settings import CINDER_HOST
@@ -22,6 +24,7 @@ from openstack_aio.settings import CINDER_TEMPLATE
 from openstack_aio.settings import CINDER_URL
 from openstack_aio.settings import EXPORT_SIZE
 from openstack_aio.settings import GLANCE_URL
+from openstack_aio.settings import GLANCE_USER
 from openstack_aio.settings import KEYSTONE_URL
 from openstack_aio.settings import MOUNT_HELPER
 from openstack_aio.settings import PINS
@@ -32,6 +35,9 @@ from openstack_aio.settings import REPO
 from openstack_aio.settings import STATE
 from openstack_aio.settings import VOLUME_TYPES
 from openstack_aio.settings import say
+from openstack_aio.unprivileged import rootwrap_bin
+from openstack_aio.unprivileged import rootwrap_conf
+from openstack_aio.unprivileged import sudoers_line
 from openstack_aio.util import TIMINGS
 from openstack_aio.util import http
 from openstack_aio.util import write_if_changed
@@ -128,6 +134,12 @@ def glance_env(glance: bool, stores: dict[str, Any] | None) -> Env:
         "default_backend": "fast",
         "mount_point_base": P.glance_mnt,
         "stores": stores,
+        "user": GLANCE_USER,
+        "pid_file": pidfile("glance-api"),
+        "gunicorn_pid_file": glance_gunicorn_pidfile(),
+        "rootwrap_config": rootwrap_conf(),
+        "rootwrap": rootwrap_bin(),
+        "sudoers_line": sudoers_line().strip(),
     }
 
 
