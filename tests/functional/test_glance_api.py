@@ -269,13 +269,19 @@ def delete_volume(cinder, volume_id: str) -> None:
 
 
 class VolumeFiles:
-    """Volume files of Cinder's NFS driver, under the export."""
+    """Volume files of Cinder's NFS driver, under the export, and of the
+    block backend's loop driver (``<volumes_dir>/volume-<id>/disk``)."""
 
-    def __init__(self, export_dir: str, tmp: pathlib.Path) -> None:
+    def __init__(self, export_dir: str, tmp: pathlib.Path,
+                 block_dir: str) -> None:
         self.export = pathlib.Path(export_dir)
         self.tmp = tmp
+        self.block = pathlib.Path(block_dir)
 
     def path(self, volume_id: str) -> pathlib.Path:
+        disk = self.block / ("volume-%s" % volume_id) / "disk"
+        if disk.exists():
+            return disk
         base = self.export / ("volume-%s" % volume_id)
         info = self.export / ("volume-%s.info" % volume_id)
         if info.exists():   # snapshots: the active file is an overlay
@@ -423,7 +429,8 @@ def cinder(admin_session):
 
 @pytest.fixture
 def files(aio, tmp_path) -> VolumeFiles:
-    return VolumeFiles(aio["nfs"]["export_dir"], tmp_path)
+    return VolumeFiles(aio["nfs"]["export_dir"], tmp_path,
+                       aio["block"]["volumes_dir"])
 
 
 class Cleanup:
@@ -496,9 +503,10 @@ def assert_download(glance: Glance, image: dict[str, Any],
 
 
 def create_volume_from_image(cinder, cleanup: Cleanup, image_id: str,
-                             size_gib: int):
+                             size_gib: int, volume_type: str | None = None):
     volume = cinder.volumes.create(size_gib, imageRef=image_id,
-                                   name="gsc-e2e-from-%s" % image_id[:8])
+                                   name="gsc-e2e-from-%s" % image_id[:8],
+                                   volume_type=volume_type)
     cleanup.volume(volume.id)
     return wait_volume(cinder, volume.id)
 
@@ -660,17 +668,21 @@ def test_legacy_location_is_rewritten_on_first_read(
 
 
 def test_volume_created_from_image_is_a_clone(aio, glance, glance_service,
-                                              cinder, files, cleanup):
+                                              cinder, files, cleanup,
+                                              family_store):
     """``cinder create --image-id``: cinder-volume clones the image volume
-    (allowed_direct_url_schemes = cinder), Glance serves no bytes."""
+    (allowed_direct_url_schemes = cinder), Glance serves no bytes; on the
+    block backend the loop driver copies the file sparsely."""
     content = Content(100 * MiB)
-    image = upload(glance, cleanup, content)
+    image = upload(glance, cleanup, content, store=family_store)
     image_volume_id = volume_ids(
-        glance_service.locations(image["id"]))["fast"]
+        glance_service.locations(image["id"]))[family_store]
     cinder_log = LogTail(aio["logs"]["cinder-volume"])
     glance_log = LogTail(aio["logs"]["glance-api"])
 
-    volume = create_volume_from_image(cinder, cleanup, image["id"], 1)
+    volume = create_volume_from_image(
+        cinder, cleanup, image["id"], 1,
+        volume_type=aio["glance"]["backends"][family_store])
     assert_cloned(cinder_log.read(), glance_log.read(), volume.id,
                   image["id"], image_volume_id)
     assert volume.bootable == "true"

@@ -246,9 +246,14 @@ class LoopDeviceDriver(driver.VolumeDriver):
                     % (volume.id, new_size))
             os.truncate(disk, new_size * GiB)
             # A bound device keeps its old size until told to re-read it.
-            for device in loop_devices_of(disk):
+            devices = loop_devices_of(disk)
+            for device in devices:
                 self._execute("losetup", "--set-capacity", device,
                               run_as_root=True)
+        # The functional tests count these lines (online extends).
+        LOG.info("Extended volume %s to %d GiB %s", volume.id, new_size,
+                 "while attached as %s" % devices[0] if devices
+                 else "(detached)")
 
     # -- connections ---------------------------------------------------
     def _attach(self, disk: str) -> str:
@@ -282,8 +287,8 @@ class LoopDeviceDriver(driver.VolumeDriver):
             else:
                 device, count = self._attach(disk), 0
             holders.write(count + 1)
-        LOG.debug("Volume %s on %s, %d connection(s)", volume.id, device,
-                  count + 1)
+        LOG.info("Connected volume %s as %s (%d connection(s))", volume.id,
+                 device, count + 1)
         return {"driver_volume_type": self.PROTOCOL,
                 "data": {"device_path": device}}
 
