@@ -1,0 +1,83 @@
+"""Cinder resources: volume types, quotas; readiness of the services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openstack_aio.credentials import Secrets
+from openstack_aio.keystone_resources import KeystoneInfo
+from openstack_aio.keystone_resources import password_auth
+from openstack_aio.settings import BACKEND
+from openstack_aio.settings import CINDER_HOST
+from openstack_aio.settings import CINDER_URL
+from openstack_aio.settings import QUOTA_GIGABYTES
+from openstack_aio.settings import QUOTA_VOLUMES
+from openstack_aio.settings import VOLUME_TYPES
+from openstack_aio.util import api
+
+
+def cinder_admin(sec: Secrets) -> tuple[str, str]:
+    """An admin token and the admin project's Cinder base URL."""
+    token, body = password_auth("admin", sec["admin"], "admin")
+    return token, CINDER_URL + "/v3/" + body["token"]["project"]["id"]
+
+
+def cinder_services_up(sec: Secrets) -> dict[str, bool]:
+    token, base = cinder_admin(sec)
+    svcs = api("GET", base + "/os-services", token=token)[0]["services"]
+    up = {(s["binary"], s["host"]) for s in svcs
+          if s["state"] == "up" and s["status"] == "enabled"}
+    return {
+        "cinder-scheduler": ("cinder-scheduler", CINDER_HOST) in up,
+        "cinder-volume": ("cinder-volume",
+                          "%s@%s" % (CINDER_HOST, BACKEND)) in up,
+    }
+
+
+def cinder_pools(sec: Secrets) -> list[str]:
+    token, base = cinder_admin(sec)
+    pools = api("GET", base + "/scheduler-stats/get_pools",
+                token=token)[0]["pools"]
+    return [p["name"] for p in pools
+            if p["name"].startswith("%s@%s#" % (CINDER_HOST, BACKEND))]
+
+
+def ensure_volume_type(token: str, base: str, by_name: dict[str, Any],
+                       name: str, key: str, backend: str) -> None:
+    t = by_name.get(name)
+    if t is None:
+        api("POST", base + "/types", {"volume_type": {
+            "name": name, "description": "glance-store-cinder " + key,
+            "os-volume-type-access:is_public": True,
+            "extra_specs": {"volume_backend_name": backend}}}, token=token)
+    elif (t.get("extra_specs") or {}).get("volume_backend_name") != backend:
+        api("POST", base + "/types/%s/extra_specs" % t["id"],
+            {"extra_specs": {"volume_backend_name": backend}}, token=token)
+
+
+def quota_set() -> dict[str, int]:
+    quota = {"volumes": QUOTA_VOLUMES, "gigabytes": QUOTA_GIGABYTES,
+             "snapshots": QUOTA_VOLUMES, "per_volume_gigabytes": -1}
+    for key in ("fast", "slow"):
+        name = VOLUME_TYPES[key]
+        quota["volumes_" + name] = QUOTA_VOLUMES
+        quota["gigabytes_" + name] = QUOTA_GIGABYTES
+        quota["snapshots_" + name] = QUOTA_VOLUMES
+    return quota
+
+
+def setup_cinder(sec: Secrets, ks_info: KeystoneInfo) -> None:
+    token, base = cinder_admin(sec)
+    types = api("GET", base + "/types?is_public=None", token=token)[0]
+    by_name = {t["name"]: t for t in types["volume_types"]}
+    for key in ("fast", "slow"):
+        ensure_volume_type(token, base, by_name, VOLUME_TYPES[key], key,
+                           BACKEND)
+    missing = by_name.get(VOLUME_TYPES["missing"])
+    if missing is not None:
+        api("DELETE", base + "/types/" + missing["id"], token=token)
+    projects = [ks_info.service_project_id, ks_info.admin_project_id]
+    projects += [d["project_id"] for d in ks_info.demos]
+    for pid in projects:
+        api("PUT", base + "/os-quota-sets/" + pid,
+            {"quota_set": quota_set()}, token=token)

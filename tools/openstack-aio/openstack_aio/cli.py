@@ -1,0 +1,87 @@
+"""Command line: up, down, status (one up/down at a time)."""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from openstack_aio.down import cmd_down
+from openstack_aio.paths import P
+from openstack_aio.settings import AioError
+from openstack_aio.settings import say
+from openstack_aio.status import cmd_status
+from openstack_aio.up import cmd_up
+from openstack_aio.util import tail
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aio")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up")
+    up.add_argument("--no-glance", action="store_true",
+                    help="start only RabbitMQ, Keystone and Cinder")
+    down = sub.add_parser("down")
+    down.add_argument("--purge", action="store_true",
+                      help="also delete the state directory")
+    sub.add_parser("status")
+    return p
+
+
+@contextmanager
+def exclusive() -> Iterator[None]:
+    """Hold the state directory's lock: one up or down at a time."""
+    os.makedirs(P.run, exist_ok=True)
+    with open(os.path.join(P.run, "aio.lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            say("another up/down holds %s; waiting" % lock.name)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def report_failure(cmd: str, exc: AioError) -> None:
+    print("aio: ERROR: %s" % exc, file=sys.stderr)
+    for log in exc.logs:
+        print("aio: ---- last lines of %s" % log, file=sys.stderr)
+        print(tail(log), file=sys.stderr)
+    print("aio: %s FAILED" % cmd, file=sys.stderr)
+    if cmd == "up":
+        print("aio: what did start is left running for inspection "
+              "(logs in %s); tools/openstack-aio/down stops it" % P.log,
+              file=sys.stderr)
+
+
+def run_locked(cmd: str, action: Callable[[], None]) -> int:
+    try:
+        with exclusive():
+            action()
+    except AioError as exc:
+        report_failure(cmd, exc)
+        return 1
+    except subprocess.TimeoutExpired as exc:
+        print("aio: ERROR: timed out: %s" % exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if os.geteuid() != 0:
+        print("aio: must run as root", file=sys.stderr)
+        return 2
+    if args.cmd == "status":
+        return cmd_status()
+    if args.cmd == "down" and not os.path.isdir(P.state):
+        say("nothing at %s" % P.state)
+        say("down total 0.00s")
+        return 0
+    if args.cmd == "up":
+        return run_locked("up", lambda: cmd_up(args.no_glance))
+    return run_locked("down", lambda: cmd_down(args.purge))

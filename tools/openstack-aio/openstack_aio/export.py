@@ -1,0 +1,109 @@
+"""The NFS export: a sparse ext4 image on a loop device, mounted with
+discard, served by the mount.nfs stand-in."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from openstack_aio.paths import MOUNT_BASES
+from openstack_aio.paths import P
+from openstack_aio.settings import EXPORT_SIZE
+from openstack_aio.settings import HELPER_MARK
+from openstack_aio.settings import HERE
+from openstack_aio.settings import MOUNT_HELPER
+from openstack_aio.settings import AioError
+from openstack_aio.util import mkdirs
+from openstack_aio.util import run
+from openstack_aio.util import write_if_changed
+
+
+def mountinfo() -> list[tuple[str, str]]:
+    """List of (mount point, source) from /proc/self/mountinfo."""
+    result = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            parts = line.split()
+            sep = parts.index("-")
+            mp = parts[4].encode().decode("unicode_escape")
+            result.append((mp, parts[sep + 2]))
+    return result
+
+
+def is_mounted(path: str) -> bool:
+    return any(mp == path for mp, _ in mountinfo())
+
+
+def mounts_under(top: str) -> list[str]:
+    prefix = top.rstrip("/") + "/"
+    return [mp for mp, _ in mountinfo() if mp.startswith(prefix)]
+
+
+def loops_of(img: str) -> list[str]:
+    out = subprocess.run(["losetup", "-j", img, "-O", "NAME", "-n"],
+                         capture_output=True, text=True)
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+
+def make_image(img: str, size: str, label: str, log: str) -> None:
+    run(["truncate", "-s", size, img + ".new"], log=log)
+    run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E",
+         "nodiscard,lazy_itable_init=1", "-L", label, img + ".new"], log=log)
+    os.replace(img + ".new", img)
+
+
+def mount_image(img: str, mount_point: str, log: str) -> str:
+    """Mount ``img`` at ``mount_point`` (reusing what is left); its loop."""
+    loops = loops_of(img)
+    if is_mounted(mount_point):
+        src = [s for mp, s in mountinfo() if mp == mount_point][-1]
+        if src not in loops:
+            raise AioError("%s is mounted from %s, not from %s" % (
+                mount_point, src, img))
+        dev = src
+    else:
+        if loops:
+            dev = loops[0]
+        else:
+            dev = run(["losetup", "-f", "--show", img],
+                      log=log).stdout.strip()
+        # A previous machine session may have died with the fs mounted.
+        fsck = run(["e2fsck", "-p", dev], log=log, check=False)
+        if fsck.returncode not in (0, 1):
+            raise AioError("e2fsck of %s failed" % img, [log])
+        run(["mount", "-t", "ext4", "-o", "discard", dev, mount_point],
+            log=log)
+    for extra in loops_of(img):
+        if extra != dev:
+            run(["losetup", "-d", extra], log=log, check=False)
+    os.chmod(mount_point, 0o755)
+    return dev
+
+
+def ensure_export() -> str:
+    mkdirs(P.export_dir, *MOUNT_BASES, P.brick_locks)
+    log = P.logfile("export.log")
+    if not os.path.exists(P.export_img):
+        make_image(P.export_img, EXPORT_SIZE, "gsc-aio", log)
+    dev = mount_image(P.export_img, P.export_dir, log)
+    write_if_changed(os.path.join(P.run, "loopdev"), dev + "\n")
+    return dev
+
+
+def ensure_mount_helper() -> None:
+    with open(os.path.join(HERE, "mount.nfs.in")) as f:
+        text = f.read()
+    text = text.replace("@EXPORT_DIR@", P.export_dir)
+    text = text.replace("@LOCK_FILE@", os.path.join(P.locks, "mount.nfs.lock"))
+    mkdirs(P.locks)
+    write_if_changed(P.helper_src, text, 0o755)
+    if os.path.lexists(MOUNT_HELPER):
+        with open(MOUNT_HELPER, errors="replace") as f:
+            current = f.read()
+        if HELPER_MARK not in current:
+            raise AioError("%s exists and is not ours; remove it" %
+                           MOUNT_HELPER)
+        if current == text:
+            return
+    mkdirs(os.path.dirname(MOUNT_HELPER))
+    write_if_changed(MOUNT_HELPER, text, 0o755)

@@ -1,0 +1,114 @@
+"""glance-api.conf, its paste file and glance's rootwrap.conf."""
+
+from __future__ import annotations
+
+import os
+
+from openstack_aio.configs import keystone_authtoken
+from openstack_aio.configs import sqlite_url
+from openstack_aio.configs import transport_url
+from openstack_aio.credentials import Secrets
+from openstack_aio.paths import P
+from openstack_aio.settings import AUTH_URL
+from openstack_aio.settings import DEBUG
+from openstack_aio.settings import GLANCE_URL
+from openstack_aio.settings import MOUNT_HELPER
+from openstack_aio.settings import REGION
+from openstack_aio.settings import VOLUME_TYPES
+from openstack_aio.util import Sections
+from openstack_aio.util import ini
+from openstack_aio.util import mkdirs
+from openstack_aio.util import write_if_changed
+
+
+def glance_conf_path() -> str:
+    return P.conf("glance", "glance-api.conf")
+
+
+def glance_venv_etc(*parts: str) -> str:
+    return os.path.join(P.venv, "glance", "etc", "glance", *parts)
+
+
+def write_paste(paste: str) -> bool:
+    with open(glance_venv_etc("glance-api-paste.ini")) as f:
+        paste_text = f.read()
+    health_disable = os.path.join(P.service_state("glance"),
+                                  "healthcheck_disable")
+    paste_text = paste_text.replace("/etc/glance/healthcheck_disable",
+                                    health_disable)
+    return write_if_changed(paste, paste_text)
+
+
+def write_rootwrap(rootwrap: str) -> bool:
+    return write_if_changed(rootwrap, ini({"DEFAULT": {
+        "filters_path": glance_venv_etc("rootwrap.d"),
+        "exec_dirs": ",".join([os.path.dirname(P.vbin("glance", "python")),
+                               "/sbin", "/usr/sbin", "/bin", "/usr/bin",
+                               "/usr/local/bin", "/usr/local/sbin",
+                               os.path.dirname(MOUNT_HELPER)]),
+        "use_syslog": False,
+    }}))
+
+
+def store_section(sec: Secrets, vtype: str,
+                  rootwrap: str) -> dict[str, object]:
+    return {
+        "cinder_volume_type": vtype,
+        "cinder_store_auth_address": AUTH_URL,
+        "cinder_store_user_name": "glance",
+        "cinder_store_password": sec["glance"],
+        "cinder_store_project_name": "service",
+        "cinder_store_user_domain_name": "Default",
+        "cinder_store_project_domain_name": "Default",
+        "cinder_catalog_info": "volumev3::publicURL",
+        "cinder_os_region_name": REGION,
+        "cinder_mount_point_base": P.glance_mnt,
+        "rootwrap_config": rootwrap,
+    }
+
+
+def glance_sections(sec: Secrets, paste: str, rootwrap: str) -> Sections:
+    staging = os.path.join(P.service_state("glance"), "staging")
+    tasks = os.path.join(P.service_state("glance"), "tasks")
+    mkdirs(staging, tasks)
+    return {
+        "DEFAULT": {
+            "debug": DEBUG,
+            "log_file": P.logfile("glance-api.log"),
+            "use_stderr": False,
+            "enabled_backends": "fast:volume,slow:volume",
+            "enabled_import_methods":
+                "[glance-direct,web-download,copy-image]",
+            "worker_self_reference_url": GLANCE_URL,
+            "public_endpoint": GLANCE_URL,
+            "transport_url": transport_url(sec),
+        },
+        "database": {"connection": sqlite_url("glance")},
+        "keystone_authtoken": keystone_authtoken("glance", sec["glance"]),
+        "paste_deploy": {"flavor": "keystone", "config_file": paste},
+        "oslo_messaging_notifications": {"driver": "noop"},
+        "glance_store": {"default_backend": "fast"},
+        "os_glance_staging_store": {"filesystem_store_datadir": staging},
+        "os_glance_tasks_store": {"filesystem_store_datadir": tasks},
+        # Image volumes of raw images (MBR or not) are marked bootable in
+        # fast (the driver's cinder_bootable_volume_formats); slow keeps
+        # the default (never).
+        "fast": dict(store_section(sec, VOLUME_TYPES["fast"], rootwrap),
+                     cinder_bootable_volume_formats="raw"),
+        "slow": store_section(sec, VOLUME_TYPES["slow"], rootwrap),
+        "oslo_concurrency": {"lock_path": os.path.join(P.locks, "glance")},
+        "os_brick": {"lock_path": P.brick_locks},
+        "privsep_osbrick": {"helper_command": "%s --config-file %s" % (
+            P.vbin("glance", "privsep-helper"), glance_conf_path())},
+    }
+
+
+def write_glance_conf(sec: Secrets) -> bool:
+    paste = P.conf("glance", "glance-api-paste.ini")
+    rootwrap = P.conf("glance", "rootwrap.conf")
+    changed = write_paste(paste)
+    changed |= write_rootwrap(rootwrap)
+    changed |= write_if_changed(glance_conf_path(),
+                                ini(glance_sections(sec, paste, rootwrap)),
+                                0o640)
+    return changed

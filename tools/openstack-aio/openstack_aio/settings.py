@@ -1,0 +1,69 @@
+"""Fixed ports, names, versions and the knobs read from the environment."""
+
+from __future__ import annotations
+
+import os
+
+HERE = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+REPO = os.path.dirname(os.path.dirname(HERE))
+STATE = os.path.abspath(
+    os.environ.get("GSC_AIO_DIR") or "/var/lib/glance-store-cinder-aio")
+
+HOST = "127.0.0.1"
+PORTS = {
+    "keystone": 5000,
+    "cinder": 8776,
+    "glance": 9292,
+    "amqp": 5679,
+    "rabbit_dist": 25679,
+    "epmd": 24369,
+}
+KEYSTONE_URL = "http://%s:%d" % (HOST, PORTS["keystone"])
+AUTH_URL = KEYSTONE_URL + "/v3"
+CINDER_URL = "http://%s:%d" % (HOST, PORTS["cinder"])
+CINDER_TEMPLATE = CINDER_URL + "/v3/%(project_id)s"
+GLANCE_URL = "http://%s:%d" % (HOST, PORTS["glance"])
+REGION = "RegionOne"
+CINDER_HOST = "gsc-aio"          # fixed [DEFAULT] host of the cinder services
+BACKEND = "nfs"                  # cinder backend section and backend name
+VOLUME_TYPES = {"fast": "glance-fast", "slow": "glance-slow",
+                "missing": "glance-missing"}
+DEMOS = ("demo-a", "demo-b")
+QUOTA_VOLUMES = 1000
+QUOTA_GIGABYTES = 10000
+EXPORT_SIZE = os.environ.get("GSC_AIO_EXPORT_SIZE", "64G")
+DEBUG = os.environ.get("GSC_AIO_DEBUG", "1") not in ("0", "false", "no", "")
+WAIT = int(os.environ.get("GSC_AIO_TIMEOUT", "180"))   # per readiness wait
+GLANCE_WORKERS = os.environ.get("GSC_AIO_GLANCE_WORKERS", "1")
+MOUNT_HELPER = "/sbin/fs.d/mount.nfs"
+HELPER_MARK = "glance-store-cinder-aio mount.nfs stand-in"
+APT_PACKAGES = ("rabbitmq-server", "qemu-utils", "e2fsprogs", "util-linux")
+RABBIT_BIN = "/usr/lib/rabbitmq/bin"
+RABBIT_NODE = "gscaio@localhost"
+
+# Versions that are known to run together on this kind of machine; the
+# constraints file beside this package pins the rest of the dependency tree.
+PINS = {
+    "keystone": ["keystone==30.0.0", "gunicorn==27.0.1"],
+    "cinder": ["cinder==29.0.0", "python-cinderclient==9.10.0",
+               "os-brick==7.1.1", "keystonemiddleware==13.0.1",
+               "python-glanceclient==4.13.0"],
+    "glance": ["glance==33.0.0", "glance-store==5.7.0", "gunicorn==27.0.1",
+               "python-cinderclient==9.10.0", "os-brick==7.1.1",
+               "keystonemiddleware==13.0.1", "python-glanceclient==4.13.0",
+               "setuptools>=68", "wheel"],
+}
+CONSTRAINTS = os.path.join(HERE, "constraints.txt")
+
+
+class AioError(Exception):
+    """A failure of the stack script, with the logs that explain it."""
+
+    def __init__(self, msg: str, logs: tuple[str | None, ...] | list[
+            str | None] = ()) -> None:
+        super().__init__(msg)
+        self.logs = [log for log in logs if log]
+
+
+def say(msg: str) -> None:
+    print("aio: " + msg, flush=True)
