@@ -218,6 +218,8 @@ class LoopDeviceDriver(driver.VolumeDriver):
     def create_cloned_volume(self, volume: Volume, src_vref: Volume) -> None:
         self._new_disk(self._volume_dir(volume.id), volume.size,
                        self._copy_from(self._disk(src_vref.id)))
+        LOG.info("Cloned volume %s to volume %s (sparse copy, %d GiB)",
+                 src_vref.id, volume.id, volume.size)
 
     def create_snapshot(self, snapshot: Snapshot) -> None:
         self._new_disk(self._snapshot_dir(snapshot.id), snapshot.volume_size,
