@@ -7,6 +7,7 @@ import os
 import shutil
 import time
 
+from openstack_aio.block import detach_block_devices
 from openstack_aio.export import is_mounted
 from openstack_aio.export import loops_of
 from openstack_aio.export import mounts_under
@@ -67,6 +68,9 @@ def unmount_all(log: str) -> None:
         if mp != P.export_dir:
             umount(mp, log)
     detach_image(P.export_img, P.export_dir, log)
+    stuck = detach_block_devices(log)
+    if stuck:
+        say("block backend loop devices still bound: %s" % stuck)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(P.run, "loopdev"))
     remove_mount_helper()

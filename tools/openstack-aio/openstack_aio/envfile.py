@@ -7,9 +7,11 @@ import json
 import os
 from typing import Any
 
+from openstack_aio.block import block_env
 from openstack_aio.cinder_config import cinder_conf_path
 from openstack_aio.configs import transport_url
 from openstack_aio.credentials import Secrets
+from openstack_aio.glance_config import STORES as GLANCE_STORES
 from openstack_aio.glance_config import glance_conf_path
 from openstack_aio.keystone_resources import KeystoneInfo
 from openstack_aio.paths import MOUNT_BASES
@@ -116,6 +118,7 @@ def cinder_env(pools: list[str], loopdev: str, client_conf: str) -> Env:
             "privsep_helper_command": privsep_cmd,
             "client_config_file": client_conf,
         },
+        "block": block_env(),
         "cinder_mount_point_base": P.client_mnt,
         "mount_point_bases": list(MOUNT_BASES),
     }
@@ -129,8 +132,7 @@ def glance_env(glance: bool, stores: dict[str, Any] | None) -> Env:
         "config_dir": P.conf("glance"),
         "venv": os.path.join(P.venv, "glance"),
         "python": P.vbin("glance", "python"),
-        "backends": {"fast": VOLUME_TYPES["fast"],
-                     "slow": VOLUME_TYPES["slow"]},
+        "backends": {s: VOLUME_TYPES[s] for s in GLANCE_STORES},
         "default_backend": "fast",
         "mount_point_base": P.glance_mnt,
         "stores": stores,

@@ -27,7 +27,7 @@ REGION = "RegionOne"
 CINDER_HOST = "gsc-aio"          # fixed [DEFAULT] host of the cinder services
 BACKEND = "nfs"                  # cinder backend section and backend name
 VOLUME_TYPES = {"fast": "glance-fast", "slow": "glance-slow",
-                "missing": "glance-missing"}
+                "block": "glance-block", "missing": "glance-missing"}
 DEMOS = ("demo-a", "demo-b")
 QUOTA_VOLUMES = 1000
 QUOTA_GIGABYTES = 10000

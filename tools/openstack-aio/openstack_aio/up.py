@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
+from openstack_aio.block import install_block_driver
 from openstack_aio.cinder_config import cinder_conf_path
 from openstack_aio.cinder_config import write_cinder_conf
+from openstack_aio.cinder_resources import BACKENDS
 from openstack_aio.cinder_resources import cinder_pools
 from openstack_aio.cinder_resources import cinder_services_up
 from openstack_aio.cinder_resources import setup_cinder
@@ -48,7 +50,6 @@ from openstack_aio.processes import Service
 from openstack_aio.services import glance_env
 from openstack_aio.services import services
 from openstack_aio.settings import AUTH_URL
-from openstack_aio.settings import BACKEND
 from openstack_aio.settings import GLANCE_URL
 from openstack_aio.settings import GLANCE_USER
 from openstack_aio.settings import HOST
@@ -172,6 +173,7 @@ def install_venvs(r: UpRun) -> None:
             TIMINGS["pip-" + n] = 0.0
             say("phase pip-%s 0.00s (installed)" % n)
     r.hook_changed = {n: install_sqlite_hook(n) for n in r.venvs}
+    r.hook_changed["cinder"] |= install_block_driver()
 
 
 def install_driver(r: UpRun) -> None:
@@ -294,7 +296,7 @@ def wait_cinder(r: UpRun) -> None:
         r.svc[name].health = cinder_health_of(r.sec, name)
         r.svc[name].wait_healthy(WAIT, logs=[logs[name]])
         mark("start-" + name, t_c)
-    r.pools = wait_for("cinder pool of backend %s" % BACKEND,
+    r.pools = wait_for("cinder pools of backends %s" % ", ".join(BACKENDS),
                        lambda: cinder_pools(r.sec), WAIT,
                        [logs["cinder-volume"], logs["cinder-scheduler"]])
     mark("ready-cinder", t_c)
