@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import shlex
 import socket
 import threading
 from collections.abc import Callable
@@ -50,6 +51,9 @@ from glance_store_cinder.volumes import Volumes
 LOG = logging.getLogger(__name__)
 
 HostProperties = Callable[[StoreSettings], dict[str, Any]]
+# oslo.privsep's priv_context.init: sets the command that privsep-helper
+# is prefixed with when ``[<context>] helper_command`` is not set.
+PrivsepInit = Callable[[list[str]], None]
 
 LOCK_PREFIX = "glance_store_cinder-"
 
@@ -70,9 +74,10 @@ class Collaborators:
     """Default: ``<lock_path>/journal``."""
     devices: DeviceRules = DeviceRules()
     root_execute: Execute = processutils.execute
-    uid: int | None = None
-    """This process's uid as far as borrowing files goes (None: real)."""
     mount_table: MountTable | None = None
+    privsep_init: PrivsepInit | None = None
+    euid: Callable[[], int] = os.geteuid
+    """This process's effective uid: decides borrowing files and privsep."""
 
 
 def os_brick_available() -> bool:
@@ -103,6 +108,44 @@ def setup_os_brick() -> None:
 
         os_brick.setup(cfg.CONF)
         _os_brick_setup_done = True
+
+
+def privsep_root_helper(root_helper: str, euid: int) -> list[str] | None:
+    """What os-brick's privsep daemon is started through, or None.
+
+    An unprivileged glance-api may run as root only what its sudoers line
+    allows, ``glance-rootwrap <rootwrap_config> *``; oslo.privsep's own
+    default (``sudo privsep-helper ...``) is not covered by it.  As root,
+    oslo.privsep's default is kept: rootwrap would add nothing.
+    ``[privsep_osbrick] helper_command``, when an operator sets it, wins
+    over both (oslo.privsep ignores the prefix then).
+    """
+    if euid == 0:
+        return None
+    return shlex.split(root_helper)
+
+
+def configure_privsep(settings: StoreSettings,
+                      collaborators: Collaborators) -> None:
+    """Point oslo.privsep's default root helper at glance-rootwrap.
+
+    The setting is process-wide: with several stores, the last configured
+    store's ``rootwrap_config`` is used (the in-tree driver does the same,
+    before every attach).
+    """
+    init = collaborators.privsep_init
+    if init is None:
+        if collaborators.connector_factory is not None:
+            return      # injected connectors never start privsep
+        init = _oslo_privsep_init
+    prefix = privsep_root_helper(settings.root_helper, collaborators.euid())
+    if prefix is not None:
+        init(prefix)
+
+
+def _oslo_privsep_init(prefix: list[str]) -> None:
+    from oslo_privsep import priv_context
+    priv_context.init(root_helper=prefix)
 
 
 def _brick_connector_factory(protocol: str, root_helper: str, *args: Any,
@@ -142,7 +185,7 @@ class StoreRuntime:
                                                                settings)
         self.root_commands = RootCommands(
             settings.root_helper, settings.mount_point_base,
-            execute=collaborators.root_execute, uid=collaborators.uid,
+            execute=collaborators.root_execute, uid=collaborators.euid(),
             devices=collaborators.devices)
         host_properties = (collaborators.host_properties
                            or _brick_host_properties)

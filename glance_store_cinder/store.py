@@ -29,6 +29,7 @@ from glance_store_cinder.client import CinderClients
 from glance_store_cinder.location import StoreLocation
 from glance_store_cinder.runtime import Collaborators
 from glance_store_cinder.runtime import StoreRuntime
+from glance_store_cinder.runtime import configure_privsep
 from glance_store_cinder.runtime import os_brick_available
 from glance_store_cinder.runtime import setup_os_brick
 from glance_store_cinder.transfer import growth
@@ -125,6 +126,7 @@ class Store(glance_store.driver.Store):
         logmask.install()
         if self._collaborators.connector_factory is None:
             setup_os_brick()
+        configure_privsep(settings, self._collaborators)
         try:
             self._runtime = StoreRuntime(settings, self.conf,
                                          self._collaborators)

@@ -275,6 +275,17 @@ def sweep_for(runtime: StoreRuntime, images: ImageLookup | None,
                  runtime.remove_volume_lock, time.time, older_than)
 
 
+def report_document(report: Report, applied: bool) -> dict[str, Any]:
+    """The report as JSON-ready data."""
+    return {
+        "applied": applied, "notes": list(report.notes),
+        "found": [f.to_dict() for f in report.findings],
+        "done": [f.to_dict() for f in report.done],
+        "failed": [dict(f.to_dict(), error=why)
+                   for f, why in report.failed],
+    }
+
+
 def exit_code(report: Report, applied: bool) -> int:
     """0: nothing found or all removed; 1: found (dry run); 2: failures."""
     if report.failed:

@@ -64,8 +64,9 @@ def test_volume_created_with_a_bad_id_is_refused(env, bad_id):
 
 
 @LOCAL
-# Without the attachment's id the store can undo neither it nor the volume.
-@pytest.mark.keeps_resources("volumes", "attachments")
+# Without the attachment's id the store can undo neither it nor the volume;
+# the volume's journal record stays for recovery (and sweep) to retry.
+@pytest.mark.keeps_resources("volumes", "attachments", "journal_records")
 def test_attachment_without_an_id_is_refused(env):
     transport = Rewriting(env.cloud, "POST", "/attachments",
                           lambda body: body["attachment"].pop("id"))

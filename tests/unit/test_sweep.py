@@ -2,18 +2,22 @@
 
 import datetime
 import io
-import json
 
 import pytest
 
 from glance_store_cinder import cli
 from glance_store_cinder.sweep import sweep_for
+from tests.unit.cli_harness import CliEnv
 from tests.unit.harness import CHUNK
 from tests.unit.harness import HOST
 from tests.unit.harness import new_image_id
 from tests.unit.harness import pattern
 
-pytestmark = pytest.mark.parametrize("protocol", ["local"])
+
+@pytest.fixture
+def protocol():
+    """What sweep judges is Cinder's and the journal's: one family."""
+    return "local"
 
 
 class FakeImages:
@@ -42,6 +46,8 @@ def images():
     return FakeImages()
 
 
+# a dry run: the other hosts' and the stale attachments stay
+@pytest.mark.keeps_resources("attachments")
 def test_finds_only_what_is_proven_left_over(env, images):
     store = env.store()
     gone_image, orphan = image_volume(env)
@@ -107,44 +113,45 @@ def test_without_glance_image_volumes_are_not_judged(env):
     assert any("no Glance" in n for n in report.notes)
 
 
-def write_conf(env):
-    path = env.tmp / "sweep.conf"
-    path.write_text(open(env.multi_conf().config_file[0]).read())
-    return str(path)
+@pytest.fixture
+def cli_env(tmp_path):
+    return CliEnv(tmp_path, protocol="local")
 
 
-def test_cli_dry_run_table_exit_codes_and_json(env, images):
-    env.store()
+def test_cli_dry_run_then_apply_then_nothing(cli_env):
+    env = cli_env.env
+    kept_image, kept = cli_env.upload(pattern(CHUNK))
     _, orphan = image_volume(env)
-    conf = write_conf(env)
-    out, err = io.StringIO(), io.StringIO()
-    status = cli.sweep([conf], apply=False, older_than=3600, as_json=False,
-                       images=lambda store: images, out=out, err=err,
-                       collaborators=env.collaborators())
-    assert status == 1
-    text = out.getvalue()
-    assert "delete the volume" in text and orphan in text
-    assert "dry run" in text
-    out = io.StringIO()
-    status = cli.sweep([conf], apply=True, older_than=3600, as_json=True,
-                       images=lambda store: images, out=out, err=err,
-                       collaborators=env.collaborators())
-    assert status == 0
-    result = json.loads(out.getvalue())
-    fast = [s for s in result["stores"] if s["store"] == "fast"][0]
+    ran = cli_env.run("sweep", "--store", "fast")
+    assert ran.code == 1, ran.err
+    assert "delete the volume" in ran.out and orphan in ran.out
+    assert "does not exist" in ran.out and "dry run" in ran.out
+    assert env.cloud.volume(orphan).status == "available"
+    ran = cli_env.run("sweep", "--store", "fast", "--apply", "--json")
+    assert ran.code == 0, ran.err
+    [fast] = ran.json()["stores"]
     assert [f["action"] for f in fast["done"]] == ["delete the volume"]
-    status = cli.sweep([conf], apply=False, older_than=3600, as_json=False,
-                       images=lambda store: images, out=io.StringIO(),
-                       err=err, collaborators=env.collaborators())
-    assert status == 0
+    ran = cli_env.run("sweep", "--store", "fast")
+    assert ran.code == 0 and "nothing to clean up" in ran.out
+    env.cloud.settle()
+    assert orphan in env.cloud.deleted_volume_ids
+    assert env.cloud.volume(kept).status == "available"
 
 
-def test_cli_failure_exit_code(env, images):
-    env.store()
+def test_cli_failure_to_remove_is_exit_2(cli_env):
+    env = cli_env.env
     image_volume(env)
     env.cloud.fail_next("DELETE", r"/volumes/", 400)
-    status = cli.sweep([write_conf(env)], apply=True, older_than=3600,
-                       as_json=False, images=lambda store: images,
-                       out=io.StringIO(), err=io.StringIO(),
-                       collaborators=env.collaborators())
-    assert status == 2
+    ran = cli_env.run("sweep", "--store", "fast", "--apply")
+    assert ran.code == 2
+    assert "FAILED" in ran.err
+    env.cloud.settle()
+    assert cli_env.run("sweep", "--store", "fast", "--apply").code == 0
+
+
+def test_cli_help_states_the_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["sweep", "--help"])
+    text = capsys.readouterr().out
+    assert "1 leftovers found (dry run)" in " ".join(text.split())
+    assert "--apply" in text and "--older-than" in text

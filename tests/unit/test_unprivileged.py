@@ -57,7 +57,7 @@ def test_unprivileged_add_and_get_ask_only_for_admitted_commands(env,
         "200 27 0:99 / %s rw - nfs %s rw\n" % (mount_point, NFS_EXPORT))
     helper = RootHelper()
     store = env.store(collaborators=env.collaborators(
-        uid=1000, root_execute=helper, mounts=None,
+        euid=lambda: 1000, root_execute=helper, mounts=None,
         mount_table=MountTable(str(mountinfo))))
     data = pattern(5000)
     uri, *_ = store.add(new_image_id(), io.BytesIO(data), len(data),

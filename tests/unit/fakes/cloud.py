@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import pathlib
 import threading
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
 from typing import Any
@@ -83,6 +84,7 @@ class FakeCloud:
         self._adapter = FakeAdapter(
             {KEYSTONE_HOST: self._keystone, CINDER_HOST: self.cinder.handle},
             self._lock)
+        self._extra_catalog: dict[str, str] = {}
 
     # -- settings and records -------------------------------------------
     @property
@@ -140,6 +142,13 @@ class FakeCloud:
         session.mount("http://", self._adapter)
         session.mount("https://", self._adapter)
         return session
+
+    def add_service(self, host: str, handler: Callable[[Incoming], Reply],
+                    service_type: str, url: str) -> None:
+        """Serve one more fake service (a fake Glance) on the transport
+        and list it in the catalog (one URL for every project)."""
+        self._adapter.add_service(host, handler)
+        self._extra_catalog[service_type] = url
 
     @staticmethod
     def cinder_endpoint(project_id: str) -> str:
@@ -363,7 +372,8 @@ class FakeCloud:
     # -- internals ------------------------------------------------------------
     def _catalog_urls(self, project_id: str) -> dict[str, str]:
         url = self.cinder_endpoint(project_id)
-        return {"volumev3": url, "block-storage": url}
+        return {"volumev3": url, "block-storage": url,
+                **self._extra_catalog}
 
     def _keystone(self, req: Incoming) -> Reply:
         inj = self._injections.take(req)
