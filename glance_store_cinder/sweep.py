@@ -107,6 +107,7 @@ class Sweep:
         self._remove_volume_lock = remove_volume_lock
         self._now = wall_clock
         self._older_than = older_than
+        self._glance_failure: str | None = None
 
     # -- finding ----------------------------------------------------------
     def find(self, progress: Progress | None = None) -> Report:
@@ -156,6 +157,8 @@ class Sweep:
                 finding = self._judge_volume(volume, known, age)
                 if finding is not None:
                     report.findings.append(finding)
+        if self._glance_failure:
+            report.notes.append(self._glance_failure)
         if hidden_hosts:
             report.notes.append("Cinder hid some attachments' host names "
                                 "from this user (it needs the service or "
@@ -200,7 +203,15 @@ class Sweep:
         if any(a.get("host_name") != self._store.host or a.get("server_id")
                for a in volume.attachments):
             return None  # in use elsewhere
-        locations = self._images.locations(image_id)
+        try:
+            locations = self._images.locations(image_id)
+        except Exception as exc:
+            # Glance down, or not telling locations: judge no image
+            # volume at all rather than guess.
+            self._images = None
+            self._glance_failure = "Glance could not be asked (%s): " \
+                "image volumes were not judged" % exc
+            return None
         if locations is None:
             reason = "image %s does not exist" % image_id
         elif self._listed(volume.id, locations):

@@ -155,3 +155,14 @@ def test_cli_help_states_the_exit_codes(capsys):
     text = capsys.readouterr().out
     assert "1 leftovers found (dry run)" in " ".join(text.split())
     assert "--apply" in text and "--older-than" in text
+
+
+def test_cli_glance_not_telling_locations_judges_no_image_volume(cli_env):
+    env = cli_env.env
+    image_id, volume = cli_env.upload(pattern(CHUNK))
+    env.cloud.volume(volume).created_at -= datetime.timedelta(hours=2)
+    cli_env.glance.fail_next("GET", r"/locations$", 403)
+    ran = cli_env.run("sweep", "--store", "fast", "--apply")
+    assert ran.code == 0, ran.err
+    assert "image volumes were not judged" in ran.err
+    assert env.cloud.volume(volume).status == "available"
