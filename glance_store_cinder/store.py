@@ -17,13 +17,9 @@ from glance_store import exceptions as gs_exc
 from oslo_config import cfg
 from oslo_utils import units
 
-from glance_store_cinder import errors
-from glance_store_cinder import formats
-from glance_store_cinder import journal as jr
 from glance_store_cinder import location as cinder_location
 from glance_store_cinder import logmask
 from glance_store_cinder import options
-from glance_store_cinder import recovery
 from glance_store_cinder.attachment import READ_ONLY
 from glance_store_cinder.client import CinderClients
 from glance_store_cinder.location import StoreLocation
@@ -32,15 +28,11 @@ from glance_store_cinder.runtime import StoreRuntime
 from glance_store_cinder.runtime import configure_privsep
 from glance_store_cinder.runtime import os_brick_available
 from glance_store_cinder.runtime import setup_os_brick
-from glance_store_cinder.transfer import growth
 from glance_store_cinder.transfer.device import opened
 from glance_store_cinder.transfer.reader import VolumeReader
-from glance_store_cinder.transfer.volume_target import VolumeWriteTarget
-from glance_store_cinder.transfer.writer import WriteResult
-from glance_store_cinder.transfer.writer import write_image
-from glance_store_cinder.undo import release_on_exit
+from glance_store_cinder.upload import Image
+from glance_store_cinder.upload import Upload
 from glance_store_cinder.volumes import VolumeInfo
-from glance_store_cinder.volumes import Volumes
 
 LOG = logging.getLogger(__name__)
 
@@ -278,110 +270,20 @@ class Store(glance_store.driver.Store):
                                            dict[str, str]]:
         self._refuse(gs_exc.StoreAddDisabled)
         image_size = _checked_size(image_size)
-        runtime = self.runtime
-        volumes = runtime.volumes_for(context)
-        name = "image-%s" % image_id
-        metadata = {"glance_image_id": str(image_id),
-                    "image_size": str(image_size)}
         owner = getattr(context, "project_id", None) if context else None
-        if owner:
-            metadata["image_owner"] = str(owner)
-        size_gib = growth.initial_size_gib(image_size, runtime.gib)
-        record = runtime.journal.begin(jr.VOLUME, image_id=str(image_id),
-                                       name=name)
-        with contextlib.ExitStack() as undo:
-            undo.push(release_on_exit(
-                lambda: self._discard(volumes, record),
-                "Deleting the volume of image %s" % image_id))
-            volume_id = self._create(volumes, record, size_gib, metadata)
-            runtime.journal.update(record, volume_id=volume_id)
-            result, extends = self._fill(volumes, volume_id, record,
-                                         image_file, image_size,
-                                         hashing_algo, verifier)
-            # Glance owns the volume from here on: nothing to undo.
-            undo.pop_all()
-        runtime.journal.remove(record)
+        stored = Upload(self.runtime, self.runtime.volumes_for(context)).run(
+            Image(image_id=str(image_id), data=image_file, size=image_size,
+                  hashing_algo=hashing_algo, verifier=verifier,
+                  owner=str(owner) if owner else None,
+                  chunk_size=self.WRITE_CHUNKSIZE))
+        result = stored.result
         LOG.info("Stored image %s in volume %s (%d bytes, %d extends)",
-                 image_id, volume_id, result.size, extends)
+                 image_id, stored.volume_id, result.size, stored.extends)
         store_info = ({"store": self.backend_group}
                       if self.backend_group else {})
-        return (cinder_location.format_uri(self.backend_group, volume_id),
+        return (cinder_location.format_uri(self.backend_group,
+                                           stored.volume_id),
                 result.size, result.checksum, result.multihash, store_info)
-
-    def _create(self, volumes: Volumes, record: jr.Record, size_gib: int,
-                metadata: dict[str, str]) -> str:
-        try:
-            return volumes.create(str(record.get("name")), size_gib,
-                                  self.runtime.settings.volume_type,
-                                  metadata)
-        except Exception as exc:
-            status = errors.status_of(exc.__cause__ or exc)
-            if status is None or status >= 500:
-                # Cinder may have created it all the same (a timeout, a
-                # 5xx after the fact): look for it by name on cleanup.
-                self.runtime.journal.update(record, create_unsure=True)
-            raise
-
-    def _fill(self, volumes: Volumes, volume_id: str, record: jr.Record,
-              image_file: Any, image_size: int, hashing_algo: str,
-              verifier: Any) -> tuple[WriteResult, int]:
-        """Write the image into the new volume and finish it."""
-        runtime = self.runtime
-        settings = runtime.settings
-        try:
-            volume = volumes.wait_status(volume_id, "available")
-        except errors.StateTimeout:
-            # Cinder has not created it within the timeout: do not wait
-            # as long again to delete it (the journal keeps it).
-            runtime.journal.update(record, stuck=True)
-            raise
-        target = VolumeWriteTarget(
-            runtime.attacher, volumes, volume_id,
-            extend_attached=settings.do_extend_attached,
-            gib=runtime.gib, root_commands=runtime.root_commands,
-            volume=volume, parent=record)
-        with target:
-            result = write_image(
-                image_file, target, expected_size=image_size,
-                hashing_algo=hashing_algo, verifier=verifier,
-                chunk_size=self.WRITE_CHUNKSIZE,
-                skip_zeros=settings.thin_provisioning,
-                keep_head=bool(settings.bootable_volume_formats))
-        if result.size != image_size:
-            volumes.set_metadata(volume_id,
-                                 {"image_size": str(result.size)})
-        volumes.set_readonly(volume_id)
-        if settings.bootable_volume_formats:
-            found = formats.detected_formats(result.head)
-            if found & set(settings.bootable_volume_formats):
-                volumes.set_bootable(volume_id)
-        return result, target.extends
-
-    def _discard(self, volumes: Volumes, record: jr.Record) -> None:
-        """Delete the volume of a failed add, then forget its record.
-
-        A volume Cinder has not finished creating stays recorded (and
-        released): recovery deletes it later.
-        """
-        volume_id = record.volume_id
-
-        def delete() -> None:
-            for found in recovery.volumes_of(volumes, record):
-                try:
-                    volumes.delete(found,
-                                   wait_for_work=not record.get("stuck"))
-                except gs_exc.NotFound:
-                    pass
-                self.runtime.remove_volume_lock(found)
-
-        try:
-            self.runtime.journal.undo(record, delete)
-        except Exception as exc:
-            # Only called while the add's own error propagates.
-            LOG.warning("Volume %s of a failed upload is not deleted yet "
-                        "(%s); it stays in the journal and is deleted by "
-                        "recovery (at the next start, or by "
-                        "'glance-store-cinder sweep')", volume_id, exc)
 
     @capabilities.check
     def get(self, location: Any, offset: int = 0,
