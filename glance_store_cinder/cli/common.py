@@ -164,7 +164,9 @@ def open_stores(conf: cfg.ConfigOpts, names: Sequence[str],
                       else name, collaborators=collaborators)
         entry = LoadedStore(name, store)
         try:
-            store.configure_add()
+            # Everything glance-api's start does but the recovery: that is
+            # sweep's, on the operator's word (and as glance-api's user).
+            store.configure_runtime()
         except Exception as exc:  # reported by the command, per store
             entry.error = exc
         loaded.append(entry)

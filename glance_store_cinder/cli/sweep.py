@@ -18,6 +18,7 @@ glance_store_cinder.sweep.
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from glance_store_cinder import sweep as sweeping
@@ -53,7 +54,32 @@ def _open(invocation: common.Invocation, name: str) -> Store:
                   else name, collaborators=invocation.collaborators)
     # Not configure_add: that would already recover, dry run or not.
     store.configure_runtime()
+    _check_user(store)
     return store
+
+
+def _check_user(store: Store) -> None:
+    """Refuse to run as another user than the lock path's owner.
+
+    Lock files and journal records sweep creates belong to whoever runs
+    it; made by root in glance-api's lock path, they would lock the
+    glance-api workers out of every attach.
+    """
+    runtime = store.runtime
+    try:
+        owner = os.stat(runtime.lock_path).st_uid
+    except FileNotFoundError:
+        raise common.CommandError(
+            "store %s: the lock path %s does not exist: glance-api has not "
+            "run on this host (create it as glance-api's user to sweep "
+            "anyway)" % (store.store_name, runtime.lock_path)) from None
+    me = runtime.root_commands.uid
+    if owner != me:
+        raise common.CommandError(
+            "store %s: the lock path %s belongs to uid %d, this is uid %d: "
+            "run sweep as the user glance-api runs as (files made here by "
+            "another user would lock glance-api out)"
+            % (store.store_name, runtime.lock_path, owner, me))
 
 
 def _images(store: Store, args: argparse.Namespace

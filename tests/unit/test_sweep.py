@@ -140,6 +140,7 @@ def test_cli_dry_run_then_apply_then_nothing(cli_env):
 
 def test_cli_failure_to_remove_is_exit_2(cli_env):
     env = cli_env.env
+    env.store()  # glance-api ran on this host: its lock path exists
     image_volume(env)
     env.cloud.fail_next("DELETE", r"/volumes/", 400)
     ran = cli_env.run("sweep", "--store", "fast", "--apply")
@@ -166,3 +167,17 @@ def test_cli_glance_not_telling_locations_judges_no_image_volume(cli_env):
     assert ran.code == 0, ran.err
     assert "image volumes were not judged" in ran.err
     assert env.cloud.volume(volume).status == "available"
+
+
+def test_cli_refuses_to_run_as_another_user_than_glance_api(cli_env):
+    env = cli_env.env
+    _, orphan = image_volume(env)
+    env.store()  # glance-api made the lock path
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(["sweep", "--config-file", str(cli_env.conf_path),
+                     "--apply"],
+                    collaborators=env.collaborators(euid=lambda: 4321),
+                    out=out, err=err)
+    assert code == 2
+    assert "run sweep as the user glance-api runs as" in err.getvalue()
+    assert env.cloud.volume(orphan).status == "available"
