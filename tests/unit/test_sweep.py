@@ -91,16 +91,21 @@ def test_apply_removes_and_a_second_run_finds_nothing(env, images):
     image_id = env.cloud.volume(uri.rsplit("/", 1)[1]).metadata[
         "glance_image_id"]
     images.images[image_id] = [uri]
+    # and an attachment of this host that the journal lost
+    listed_image, listed = image_volume(env)
+    images.images[listed_image] = ["cinder://fast/%s" % listed]
+    env.foreign_attachment(listed, host=HOST)
     job = sweep_for(env.store(cinder_recover_at_start=False).runtime,
                     images, older_than=3600)
     report = job.find()
     assert sorted(f.source for f in report.findings) == [
-        "journal", "journal", "volume"]
+        "attachment", "journal", "journal", "volume"]
     job.apply(report)
-    assert len(report.done) == 3 and not report.failed
+    assert len(report.done) == 4 and not report.failed
+    assert env.cloud.volume(listed).attachments == {}
     assert job.find().findings == []
     env.cloud.settle()
-    env.assert_clean(keep=[uri.rsplit("/", 1)[1]])
+    env.assert_clean(keep=[uri.rsplit("/", 1)[1], listed])
     assert orphan in env.cloud.deleted_volume_ids
     reader.close()
 
