@@ -38,6 +38,11 @@ def two_images(nfs_env: Env) -> SharedImages:
     return store, images
 
 
+def share_mount_point(env: Env) -> str:
+    """os-brick's mount point of the fake's export."""
+    return str(env.mount_base / hashlib.md5(NFS_EXPORT.encode()).hexdigest())
+
+
 def refs_file(env: Env) -> pathlib.Path:
     key = hashlib.sha256(NFS_EXPORT.encode()).hexdigest()[:20]
     return env.lock_path / "share-refs" / ("nfs-%s.json" % key)
@@ -47,7 +52,7 @@ def test_share_unmounted_once_after_the_last_reader(
         nfs_env: Env, two_images: SharedImages) -> None:
     env = nfs_env
     store, [(loc1, data1), (loc2, data2)] = two_images
-    mount_point = str(env.cloud.backing_dir)
+    mount_point = share_mount_point(env)
 
     first, _ = store.get(loc1)
     second, _ = store.get(loc2)

@@ -84,7 +84,8 @@ class FakeConnector:
         self.use_multipath = use_multipath
         self.device_scan_attempts = device_scan_attempts
         self.kwargs = kwargs
-        self.export = EXPORTS[self.protocol](factory.cloud, factory.host)
+        self.export = EXPORTS[self.protocol](factory.cloud, factory.host,
+                                             kwargs)
 
     # -- resolution -------------------------------------------------------
     def _volume(self, props: dict[str, Any]) -> FakeVolume:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pathlib
 
@@ -37,18 +38,23 @@ def test_nfs_volumes_and_the_connector(tmp_path: pathlib.Path) -> None:
     assert cloud.attachment(att["id"]).connection_info == info
 
     factory = FakeConnectorFactory(cloud)
+    base = str(tmp_path / "mnt")
     conn = factory("nfs", "sudo", use_multipath=True,
-                   conn={"mount_point_base": "/mnt"})
+                   conn={"mount_point_base": base})
     assert factory.requests[0].use_multipath is True
     assert factory.requests[0].kwargs == {"conn": {"mount_point_base":
-                                                   "/mnt"}}
+                                                   base}}
     factory.fail_on("connect", OSError("mount failed"))
     with pytest.raises(OSError, match="mount failed"):
         conn.connect_volume(info)
     device = conn.connect_volume(info)
-    assert device == {"path": str(cloud.volume(vid).backing_path)}
-    assert conn.get_volume_paths(info) == [device["path"]]
-    assert conn.check_valid_device(device["path"]) is True
+    # os-brick's place for it: <base>/<md5 of the export>/<name>
+    assert device == {"path": "%s/%s/volume-%s" % (
+        base, hashlib.md5(info["export"].encode()).hexdigest(), vid)}
+    backing = str(cloud.volume(vid).backing_path)
+    assert os.path.samefile(device["path"], backing)
+    assert conn.get_volume_paths(info) == [backing]
+    assert conn.check_valid_device(backing) is True
     with open(device["path"], "rb") as f:
         assert f.read(4) == b"qcow"
     with pytest.raises(AssertionError, match=vid):
