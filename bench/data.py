@@ -65,7 +65,7 @@ class Profile:
     concurrency: int
     sparse: int          # workload 6
     cinder_cycles: int   # baseline: create/attach/detach cycles per round
-    large_rounds: int    # rounds that run the large unknown-size add
+    secondary_rounds: int  # rounds that run the rows that are not headline
     reads: int           # gets of the same image(s) per round (workload 4, 5)
 
     def slices(self) -> dict[str, Slice]:
@@ -97,15 +97,17 @@ class Profile:
         }
 
 
-FULL = Profile(name="full", rounds=3, known=GiB, unknown_small=GiB,
-               unknown_large=3 * GiB, small=MiB, small_count=20,
+# The large unknown-size image is not a whole number of GiB: the volume
+# is larger than the image, and the size must still come out exact.
+FULL = Profile(name="full", rounds=5, known=GiB, unknown_small=GiB,
+               unknown_large=3 * GiB // 2, small=MiB, small_count=10,
                concurrent=256 * MiB, concurrency=4, sparse=GiB,
-               cinder_cycles=5, large_rounds=3, reads=3)
+               cinder_cycles=5, secondary_rounds=3, reads=2)
 QUICK = Profile(name="quick", rounds=1, known=256 * MiB,
                 unknown_small=256 * MiB, unknown_large=GiB + 256 * MiB,
                 small=MiB, small_count=5, concurrent=64 * MiB,
                 concurrency=4, sparse=256 * MiB, cinder_cycles=3,
-                large_rounds=1, reads=1)
+                secondary_rounds=1, reads=1)
 
 
 def sparse_layout(size: int) -> list[tuple[int, int]]:
@@ -116,7 +118,7 @@ def sparse_layout(size: int) -> list[tuple[int, int]]:
     extents = [(0, head)]
     left = wanted - head
     # Runs of 1, 2, 3 blocks, evenly spread over the rest of the disk.
-    runs = []
+    runs: list[int] = []
     while left > 0:
         n = min(left, 1 + len(runs) % 3)
         runs.append(n)
@@ -129,7 +131,7 @@ def sparse_layout(size: int) -> list[tuple[int, int]]:
     return [(b * BLOCK, n * BLOCK) for b, n in extents]
 
 
-def _keystream(nonce: int):
+def _keystream(nonce: int) -> Any:
     from cryptography.hazmat.primitives.ciphers import Cipher
     from cryptography.hazmat.primitives.ciphers import algorithms
     from cryptography.hazmat.primitives.ciphers import modes
@@ -261,6 +263,12 @@ def _hash_slices(path: str, slices: list[Slice], algorithm: str,
                         out[s.key()][algorithm] = h.copy().hexdigest()
     finally:
         os.close(fd)
+def from_spec(spec: dict[str, Any]) -> tuple[Profile, DataSet]:
+    """The profile a subprocess's spec names, and its data, ready."""
+    profile = QUICK if spec["profile"] == "quick" else FULL
+    data = DataSet(spec["data_dir"], profile)
+    data.prepare(log=lambda *_: None)
+    return profile, data
 
 
 def new_hash(algorithm: str) -> Any:

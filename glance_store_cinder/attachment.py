@@ -28,6 +28,7 @@ from glance_store_cinder.connectors import DeviceFamily
 from glance_store_cinder.connectors import FamilyContext
 from glance_store_cinder.connectors import family_for
 from glance_store_cinder.connectors.base import UnsupportedVolume
+from glance_store_cinder.location import is_volume_id
 from glance_store_cinder.volumes import VolumeInfo
 from glance_store_cinder.volumes import Volumes
 
@@ -148,7 +149,13 @@ class Attacher:
                     created = volumes.client.attachments.create(
                         volume.id, None, mode=mode)
                 # cinderclient returns a dict here (a resource elsewhere).
-                return str(created["id"])
+                attachment_id = (created.get("id")
+                                 if isinstance(created, dict) else None)
+                if not is_volume_id(attachment_id):
+                    raise gs_exc.BackendException(
+                        "Cinder answered the attachment of volume %s with "
+                        "no attachment id: %r" % (volume.id, attachment_id))
+                return str(attachment_id)
             except gs_exc.BackendException as exc:
                 if (attempt >= self._retry_attempts
                         or errors.status_of(exc.__cause__ or exc) != 400):

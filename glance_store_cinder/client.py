@@ -29,6 +29,7 @@ from keystoneauth1 import token_endpoint
 from keystoneauth1.access import service_catalog
 
 from glance_store_cinder import errors
+from glance_store_cinder.endpoint import format_endpoint
 from glance_store_cinder.options import StoreSettings
 
 try:
@@ -55,22 +56,13 @@ class Requester:
     user_id: str | None
     project_id: str | None
     service_catalog: Any
-    template_values: dict[str, Any]
 
     @classmethod
     def from_context(cls, context: Any) -> Requester:
-        project = getattr(context, "project_id", None)
-        user = getattr(context, "user_id", None)
-        to_dict = getattr(context, "to_dict", None)
-        values = dict(to_dict()) if callable(to_dict) else {}
-        values.setdefault("tenant", project)
-        values.setdefault("project_id", project)
-        values.setdefault("user", user)
-        values.setdefault("user_id", user)
         return cls(auth_token=getattr(context, "auth_token", None),
-                   user_id=user, project_id=project,
-                   service_catalog=getattr(context, "service_catalog", None),
-                   template_values=values)
+                   user_id=getattr(context, "user_id", None),
+                   project_id=getattr(context, "project_id", None),
+                   service_catalog=getattr(context, "service_catalog", None))
 
 
 class CinderClients:
@@ -156,10 +148,8 @@ class CinderClients:
             with errors.cinder_errors("Authenticating the service user of "
                                       "store %s" % self._settings.store_name):
                 project_id = session.get_project_id()
-            endpoint = self._settings.endpoint_template % {
-                "tenant": project_id, "project_id": project_id,
-                "user": session.get_user_id(),
-                "user_id": session.get_user_id()}
+                user_id = session.get_user_id()
+            endpoint = self._endpoint_from_template(project_id, user_id)
         return self._client(session, None, endpoint, version)
 
     def requester_client(self, context: Any,
@@ -183,10 +173,21 @@ class CinderClients:
         session = self._new_session(auth)
         return self._client(session, auth, endpoint, version)
 
+    def _endpoint_from_template(self, project_id: str | None,
+                                user_id: str | None) -> str:
+        template = str(self._settings.endpoint_template)
+        try:
+            return format_endpoint(template, project_id, user_id)
+        except ValueError as exc:  # validated at start; kept typed anyway
+            raise gs_exc.BadStoreConfiguration(
+                store_name=self._settings.store_name,
+                reason="invalid cinder_endpoint_template %r: %s"
+                % (template, exc)) from exc
+
     def _requester_endpoint(self, req: Requester) -> str:
         s = self._settings
         if s.endpoint_template:
-            return s.endpoint_template % req.template_values
+            return self._endpoint_from_template(req.project_id, req.user_id)
         if not req.service_catalog:
             raise gs_exc.BadStoreConfiguration(
                 store_name=s.store_name,

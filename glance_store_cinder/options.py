@@ -25,6 +25,7 @@ from oslo_config import cfg
 from oslo_utils.imageutils import format_inspector
 
 from glance_store_cinder._i18n import _
+from glance_store_cinder.endpoint import format_endpoint
 
 LOG = logging.getLogger(__name__)
 
@@ -53,10 +54,32 @@ Store each image in the requesting user's project.
 When enabled, the volume that holds an image is created, read and deleted
 with the token of the user who makes the request, in that user's project,
 instead of with the service credentials in the service project. Volumes
-then count against the users' quotas and can only be reached by them.
+then count against the owners' quotas.
 
-The service credentials, when configured, are still used at start to check
-that ``cinder_volume_type`` exists.
+The service credentials (``cinder_store_user_name`` and the other
+``cinder_store_*`` options, or an application credential), when
+configured, are used in three more cases:
+
+* at start, to check that ``cinder_volume_type`` exists;
+* to read an image whose volume the requester's project cannot see in
+  Cinder (an image shared with, or public to, other projects lives in its
+  owner's project: Glance decided the requester may read it);
+* to delete images for requests without a project (the scrubber, tasks,
+  admin contexts).
+
+For the last two the service user must be allowed to read, attach and
+delete volumes of every project (Cinder's ``admin`` role under its default
+policies). Without service credentials those reads fail with NotFound and
+those deletes with NotAuthenticated.
+
+What this mode cannot protect: the volume belongs to the owner project,
+which can write it under Cinder's default policies. The store marks the
+volume read-only after the upload, but the owner may clear that flag,
+attach the volume read-write elsewhere, or change its ``image_size``
+metadata, so the bytes served later may differ from what Glance hashed (an
+``image_size`` larger than the volume is refused). Where that matters, keep
+images in the service project (leave this option off) or restrict those
+actions to admins in Cinder's policy.
 
 Possible values:
     * True or False
@@ -314,12 +337,10 @@ class StoreSettings:
                        " with service_type and interface set")
         if self.endpoint_template:
             try:
-                self.endpoint_template % _TEMPLATE_PROBE
-            except (KeyError, ValueError, TypeError) as exc:
+                format_endpoint(self.endpoint_template, "p", "u")
+            except ValueError as exc:
                 self._fail("cinder_endpoint_template",
-                           self.endpoint_template,
-                           "it may only use %%(tenant)s, %%(project_id)s, "
-                           "%%(user)s or %%(user_id)s: %s" % exc)
+                           self.endpoint_template, str(exc))
         if self.state_transition_timeout <= 0:
             self._fail("cinder_state_transition_timeout",
                        self.state_transition_timeout, "must be positive")
@@ -376,14 +397,6 @@ class StoreSettings:
             store_name=self.store_name,
             reason=_("invalid %(opt)s = %(val)r: %(why)s")
             % {"opt": option, "val": value, "why": why})
-
-
-# Keys a RequestContext exposes to cinder_endpoint_template.
-_TEMPLATE_PROBE = {
-    "tenant": "p", "project_id": "p", "user": "u", "user_id": "u",
-    "project_name": "n", "domain": "d", "user_domain": "d",
-    "project_domain": "d",
-}
 
 
 def _user_set(conf: cfg.ConfigOpts, group: str, name: str) -> bool:

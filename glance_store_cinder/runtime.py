@@ -12,11 +12,13 @@ import contextlib
 import dataclasses
 import logging
 import os
+import shlex
 import socket
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from glance_store import exceptions as gs_exc
 from oslo_concurrency import lockutils
 from oslo_concurrency import processutils
 from oslo_config import cfg
@@ -27,15 +29,24 @@ from glance_store_cinder.client import CinderClients
 from glance_store_cinder.client import HttpSessionFactory
 from glance_store_cinder.connectors import ConnectorFactory
 from glance_store_cinder.connectors import FamilyContext
+from glance_store_cinder.connectors.base import DeviceRules
 from glance_store_cinder.connectors.base import Mounts
+from glance_store_cinder.mounts import MountTable
+from glance_store_cinder.mounts import SystemMounts
 from glance_store_cinder.options import StoreSettings
 from glance_store_cinder.polling import Clock
 from glance_store_cinder.polling import Poller
+from glance_store_cinder.privileged import Execute
+from glance_store_cinder.privileged import RootCommands
+from glance_store_cinder.volumes import VolumeInfo
 from glance_store_cinder.volumes import Volumes
 
 LOG = logging.getLogger(__name__)
 
 HostProperties = Callable[[StoreSettings], dict[str, Any]]
+# oslo.privsep's priv_context.init: sets the command that privsep-helper
+# is prefixed with when ``[<context>] helper_command`` is not set.
+PrivsepInit = Callable[[list[str]], None]
 
 LOCK_PREFIX = "glance_store_cinder-"
 
@@ -51,6 +62,12 @@ class Collaborators:
     clock: Clock = dataclasses.field(default_factory=Clock)
     gib: int = units.Gi
     lock_path: str | None = None
+    devices: DeviceRules = DeviceRules()
+    root_execute: Execute = processutils.execute
+    mount_table: MountTable | None = None
+    privsep_init: PrivsepInit | None = None
+    euid: Callable[[], int] = os.geteuid
+    """This process's effective uid: decides borrowing files and privsep."""
 
 
 def os_brick_available() -> bool:
@@ -83,6 +100,44 @@ def setup_os_brick() -> None:
         _os_brick_setup_done = True
 
 
+def privsep_root_helper(root_helper: str, euid: int) -> list[str] | None:
+    """What os-brick's privsep daemon is started through, or None.
+
+    An unprivileged glance-api may run as root only what its sudoers line
+    allows, ``glance-rootwrap <rootwrap_config> *``; oslo.privsep's own
+    default (``sudo privsep-helper ...``) is not covered by it.  As root,
+    oslo.privsep's default is kept: rootwrap would add nothing.
+    ``[privsep_osbrick] helper_command``, when an operator sets it, wins
+    over both (oslo.privsep ignores the prefix then).
+    """
+    if euid == 0:
+        return None
+    return shlex.split(root_helper)
+
+
+def configure_privsep(settings: StoreSettings,
+                      collaborators: Collaborators) -> None:
+    """Point oslo.privsep's default root helper at glance-rootwrap.
+
+    The setting is process-wide: with several stores, the last configured
+    store's ``rootwrap_config`` is used (the in-tree driver does the same,
+    before every attach).
+    """
+    init = collaborators.privsep_init
+    if init is None:
+        if collaborators.connector_factory is not None:
+            return      # injected connectors never start privsep
+        init = _oslo_privsep_init
+    prefix = privsep_root_helper(settings.root_helper, collaborators.euid())
+    if prefix is not None:
+        init(prefix)
+
+
+def _oslo_privsep_init(prefix: list[str]) -> None:
+    from oslo_privsep import priv_context
+    priv_context.init(root_helper=prefix)
+
+
 def _brick_connector_factory(protocol: str, root_helper: str, *args: Any,
                              **kwargs: Any) -> Any:
     from os_brick.initiator import connector
@@ -105,29 +160,6 @@ def _brick_host_properties(settings: StoreSettings) -> dict[str, Any]:
     return props
 
 
-class SystemMounts:
-    """Unmounts shares with the root helper and removes the mount point."""
-
-    def __init__(self, root_helper: str, attempts: int = 3) -> None:
-        self._root_helper = root_helper
-        self._attempts = attempts
-
-    def unmount(self, mount_point: str) -> None:
-        try:
-            processutils.execute(
-                "umount", mount_point, run_as_root=True,
-                root_helper=self._root_helper, attempts=self._attempts,
-                delay_on_retry=True)
-        except processutils.ProcessExecutionError as exc:
-            if "not mounted" in (exc.stderr or ""):
-                return
-            # The image data is safe; a busy mount is only left mounted.
-            LOG.error("Could not unmount %s: %s", mount_point, exc)
-            return
-        with contextlib.suppress(OSError):
-            os.rmdir(mount_point)
-
-
 class StoreRuntime:
     """Clients, poller and attacher of one configured store."""
 
@@ -141,6 +173,10 @@ class StoreRuntime:
                              clock=collaborators.clock)
         self.lock_path = collaborators.lock_path or _lock_path(conf,
                                                                settings)
+        self.root_commands = RootCommands(
+            settings.root_helper, settings.mount_point_base,
+            execute=collaborators.root_execute, uid=collaborators.euid(),
+            devices=collaborators.devices)
         host_properties = (collaborators.host_properties
                            or _brick_host_properties)
         self._host_properties_fn = host_properties
@@ -154,8 +190,10 @@ class StoreRuntime:
             mount_point_base=settings.mount_point_base,
             lock=self.lock,
             refs_dir=os.path.join(self.lock_path, "share-refs"),
-            mounts=collaborators.mounts or SystemMounts(settings.root_helper),
+            mounts=collaborators.mounts or SystemMounts(
+                self.root_commands, collaborators.mount_table),
             poller=self.poller,
+            devices=collaborators.devices,
         )
         self.attacher = Attacher(self.host_properties, family_context,
                                  self.lock,
@@ -179,6 +217,41 @@ class StoreRuntime:
 
     def service_volumes(self) -> Volumes:
         return Volumes(self.clients.service_client(), self.poller)
+
+    @property
+    def _service_fallback(self) -> bool:
+        s = self.settings
+        return s.multitenant and s.has_service_credentials
+
+    def volume_to_read(self, context: Any,
+                       volume_id: str) -> tuple[Volumes, VolumeInfo]:
+        """The volume, read as the requester, else as the service user.
+
+        In multitenant mode an image shared with (or public to) other
+        projects lives in its owner's project: Glance let the requester
+        see the image, Cinder does not show them the volume.  With service
+        credentials configured, the read goes on with those.
+        """
+        volumes = self.volumes_for(context)
+        try:
+            return volumes, volumes.get(volume_id)
+        except gs_exc.NotFound:
+            if not self._service_fallback:
+                raise
+        LOG.info("Store %s: volume %s is not visible to project %s; "
+                 "reading it with the service credentials",
+                 self.settings.store_name, volume_id,
+                 getattr(context, "project_id", None))
+        service = self.service_volumes()
+        return service, service.get(volume_id)
+
+    def volumes_to_delete_with(self, context: Any) -> Volumes:
+        """Deletes by the scrubber or tasks carry no project: service user.
+        """
+        if self._service_fallback and not getattr(context, "project_id",
+                                                  None):
+            return self.service_volumes()
+        return self.volumes_for(context)
 
 
 def _lock_path(conf: cfg.ConfigOpts, settings: StoreSettings) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from glance_store import exceptions as gs_exc
 
 from glance_store_cinder import errors
+from glance_store_cinder.location import is_volume_id
 from glance_store_cinder.polling import Poller
 
 LOG = logging.getLogger(__name__)
@@ -96,7 +97,13 @@ class Volumes:
             volume = self._client.volumes.create(
                 size_gib, name=name, volume_type=volume_type,
                 metadata=metadata)
-        return str(volume.id)
+        volume_id = getattr(volume, "id", None)
+        if not is_volume_id(volume_id):
+            # Nothing to clean up by: an operator must find it by name.
+            raise gs_exc.BackendException(
+                "Cinder created volume %s with an id that is not a UUID: "
+                "%r" % (name, volume_id))
+        return str(volume_id)
 
     def wait_status(self, volume_id: str, status: str,
                     what: str | None = None,

@@ -22,7 +22,7 @@ def option_names() -> list[str]:
     # eventlet on import: noise in the test command's output.
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     from glance_store_cinder import options
-    return list(options.option_names())
+    return [opt.name for opt in options.store_options()]
 
 
 def missing_options(html_dir: pathlib.Path, names: list[str]) -> list[str]:

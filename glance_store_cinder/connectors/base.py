@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
+import stat
 from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
@@ -45,6 +47,20 @@ class Mounts(Protocol):
 
 
 @dataclasses.dataclass(frozen=True)
+class DeviceRules:
+    """Where a volume's device may be, and what it may be.
+
+    Cinder's connection info names the device; a path elsewhere (a host
+    file, a symlink out of /dev) would have image bytes written over it.
+    Tests point ``root`` at a directory of regular files.
+    """
+
+    root: str = "/dev"
+    accepts: Callable[[int], bool] = stat.S_ISBLK
+    """Asked with the resolved path's ``st_mode``."""
+
+
+@dataclasses.dataclass(frozen=True)
 class FamilyContext:
     """What a family needs from the store."""
 
@@ -56,6 +72,7 @@ class FamilyContext:
     refs_dir: str
     mounts: Mounts
     poller: Poller
+    devices: DeviceRules = DeviceRules()
 
 
 @dataclasses.dataclass
@@ -112,7 +129,7 @@ class DeviceFamily:
         """
         info = self.connect(volume_id, data)
         try:
-            yield self.device_from(info, expected_size)
+            yield self.device_from(volume_id, info, expected_size)
         finally:
             if keep_connected is None or not keep_connected():
                 self.disconnect(volume_id, data, info)
@@ -148,14 +165,30 @@ class DeviceFamily:
                 "Disconnecting volume %s (%s) failed: %s"
                 % (volume_id, self.protocol, exc)) from exc
 
-    def device_from(self, info: dict[str, Any],
+    def device_from(self, volume_id: str, info: dict[str, Any],
                     expected_size: int) -> ConnectedDevice:
+        """The connected device, checked before any byte moves."""
         path = info.get("path")
         if not isinstance(path, str):
             raise gs_exc.BackendException(
-                "os-brick returned no device path for %s: %r"
-                % (self.protocol, info))
-        return ConnectedDevice(path=path)
+                "os-brick returned no device path for %s volume %s"
+                % (self.protocol, volume_id))
+        return self.checked_device(volume_id, path)
+
+    def checked_device(self, volume_id: str, path: str) -> ConnectedDevice:
+        """``path`` resolved, if it is a device under the device root."""
+        rules = self.context.devices
+        real = os.path.realpath(path)
+        if not real.startswith(rules.root.rstrip("/") + "/"):
+            raise refused(volume_id, path, real,
+                          "it is not under %s" % rules.root)
+        try:
+            mode = os.stat(real).st_mode
+        except OSError as exc:
+            raise refused(volume_id, path, real, str(exc)) from exc
+        if not rules.accepts(mode):
+            raise refused(volume_id, path, real, "it is not a block device")
+        return ConnectedDevice(path=real)
 
     def refresh_size(self, data: dict[str, Any]) -> None:
         """Make the host see a volume extended while attached."""
@@ -166,3 +199,11 @@ class DeviceFamily:
                 "Refreshing the size of an extended %s volume failed: %s"
                 % (self.protocol, exc)) from exc
 
+
+def refused(volume_id: str, path: str, real: str,
+            why: str) -> gs_exc.BackendException:
+    """The error for a device path from Cinder that is not used."""
+    shown = path if path == real else "%s (resolves to %s)" % (path, real)
+    return UnsupportedVolume(
+        "Volume %s: Cinder's connection points at %s; %s, so it is not "
+        "read or written" % (volume_id, shown, why))

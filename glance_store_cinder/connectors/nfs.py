@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import uuid
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from typing import Any
 from glance_store_cinder.connectors.base import ConnectedDevice
 from glance_store_cinder.connectors.base import DeviceFamily
 from glance_store_cinder.connectors.base import UnsupportedVolume
+from glance_store_cinder.connectors.base import refused
 
 
 def _pid_alive(pid: int) -> bool:
@@ -83,6 +85,48 @@ class NfsFamily(DeviceFamily):
                 "Volume %s is a %s file on its share; the store reads and "
                 "writes raw bytes only and would corrupt it, refusing it"
                 % (volume_id, fmt))
+        name = data.get("name")
+        # os-brick joins the name to the mount point as given.
+        if (not isinstance(name, str) or not name or "/" in name
+                or ".." in name or "\0" in name):
+            raise UnsupportedVolume(
+                "Volume %s: Cinder named its file on the share %r, which "
+                "is not a plain file name; refusing it" % (volume_id, name))
+
+    def mount_point(self, data: dict[str, Any]) -> str:
+        """Where os-brick mounts the share: the md5 of the export."""
+        export = str(data.get("export", "")).encode()
+        return os.path.join(
+            os.path.realpath(self.context.mount_point_base),
+            hashlib.md5(export, usedforsecurity=False).hexdigest())
+
+    def device_from(self, volume_id: str, info: dict[str, Any],
+                    expected_size: int) -> ConnectedDevice:
+        """The volume file, if it really is the share's file of that name.
+
+        Resolved, so a symlink on the share cannot point the image bytes
+        at a file of this host.
+        """
+        path = info.get("path")
+        if not isinstance(path, str):
+            raise UnsupportedVolume(
+                "os-brick returned no file path for NFS volume %s"
+                % volume_id)
+        real = os.path.realpath(path)
+        parent = os.path.dirname(real)
+        if os.path.dirname(parent) != os.path.realpath(
+                self.context.mount_point_base):
+            raise refused(volume_id, path, real,
+                          "it is not in a share mounted under "
+                          "cinder_mount_point_base %s"
+                          % self.context.mount_point_base)
+        try:
+            mode = os.stat(real).st_mode
+        except OSError as exc:
+            raise refused(volume_id, path, real, str(exc)) from exc
+        if not stat.S_ISREG(mode):
+            raise refused(volume_id, path, real, "it is not a regular file")
+        return ConnectedDevice(path=real)
 
     def refresh_size(self, data: dict[str, Any]) -> None:
         # A file on a share: its new size is visible as soon as Cinder
@@ -111,11 +155,18 @@ class NfsFamily(DeviceFamily):
         lock_name = "share-%s" % self._share_key(data)
         holder = "%d:%s" % (os.getpid(), uuid.uuid4().hex)
         refs = self.references(data)
+        mount_point = self.mount_point(data)
         with self.context.lock(lock_name):
             info = self.connect(volume_id, data)
             refs.add(holder)
         try:
-            yield self.device_from(info, expected_size)
+            device = self.device_from(volume_id, info, expected_size)
+            if os.path.dirname(str(device.path)) != mount_point:
+                raise refused(volume_id, str(info.get("path")),
+                              str(device.path),
+                              "it is not in the share's mount point %s"
+                              % mount_point)
+            yield device
         finally:
             with self.context.lock(lock_name):
                 try:
@@ -124,5 +175,4 @@ class NfsFamily(DeviceFamily):
                     self.disconnect(volume_id, data, info)
                 finally:
                     if refs.remove(holder) == 0:
-                        self.context.mounts.unmount(
-                            os.path.dirname(str(info.get("path"))))
+                        self.context.mounts.unmount(mount_point)

@@ -14,6 +14,7 @@ import logging
 from glance_store_cinder.attachment import READ_WRITE
 from glance_store_cinder.attachment import Attacher
 from glance_store_cinder.attachment import Attachment
+from glance_store_cinder.privileged import RootCommands
 from glance_store_cinder.transfer import growth
 from glance_store_cinder.transfer.device import DeviceIO
 from glance_store_cinder.transfer.device import opened
@@ -28,7 +29,8 @@ class VolumeWriteTarget:
 
     def __init__(self, attacher: Attacher, volumes: Volumes, volume_id: str,
                  extend_attached: bool, gib: int,
-                 root_helper: str, volume: VolumeInfo | None = None
+                 root_commands: RootCommands,
+                 volume: VolumeInfo | None = None
                  ) -> None:
         self._attacher = attacher
         self._volumes = volumes
@@ -37,7 +39,7 @@ class VolumeWriteTarget:
         self._known: VolumeInfo | None = volume
         self._extend_attached = extend_attached
         self._gib = gib
-        self._root_helper = root_helper
+        self._root_commands = root_commands
         self._stack: contextlib.ExitStack | None = None
         self._device: DeviceIO | None = None
         self._attachment: Attachment | None = None
@@ -58,7 +60,7 @@ class VolumeWriteTarget:
                 self._attacher.attach(self._volumes, volume, READ_WRITE))
             device = stack.enter_context(opened(
                 attachment.device, writable=True,
-                root_helper=self._root_helper))
+                commands=self._root_commands))
         except BaseException:
             stack.close()
             raise

@@ -1,5 +1,10 @@
 """Functional tier: the driver against the real services of
-tools/openstack-aio/up (Keystone, Cinder with its NFS driver, RabbitMQ).
+tools/openstack-aio/up (Keystone, Cinder with its NFS backend and its
+loop-device ``block`` backend, RabbitMQ).
+
+Tests that hold for every device family take the ``family_store`` fixture:
+they run once on an NFS store (a file on a share) and once on a block store
+(a loop device standing in for a SAN LUN, growing online).
 
 Stores are configured by a glance-api.conf-style file and loaded through
 glance_store's own ``register_store_opts`` / ``create_multi_stores``.
@@ -8,11 +13,11 @@ A missing environment fails the run: it is never skipped.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import pathlib
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,7 +32,10 @@ from oslo_context import context as oslo_context
 
 AIO_DIR = pathlib.Path(os.environ.get("GSC_AIO_DIR",
                                       "/var/lib/glance-store-cinder-aio"))
-STORES = ("fast", "slow", "missing", "tenant", "appcred")
+STORES = ("fast", "slow", "missing", "tenant", "appcred", "block",
+          "blockoff")
+# The store each device family is tested through.
+FAMILY_STORES = {"nfs": "fast", "block": "block"}
 
 
 def load_env() -> dict[str, Any]:
@@ -79,6 +87,13 @@ cinder_volume_type = {types["missing"]}
 cinder_volume_type = {types["fast"]}
 cinder_store_multitenant = true
 cinder_endpoint_template = {env["cinder"]["endpoint_template"]}
+
+[block]
+cinder_volume_type = {types["block"]}
+cinder_do_extend_attached = true
+
+[blockoff]
+cinder_volume_type = {types["block"]}
 
 [appcred]
 cinder_volume_type = {types["fast"]}
@@ -161,10 +176,30 @@ def _mounts_under(base: pathlib.Path) -> list[str]:
                 if line.split()[1].startswith(prefix)]
 
 
+@pytest.fixture(params=sorted(FAMILY_STORES))
+def family_store(request) -> str:
+    """The name of a store of each device family (nfs, block)."""
+    return FAMILY_STORES[request.param]
+
+
+def block_loop_devices(env: dict[str, Any]) -> list[str]:
+    """Loop devices bound to volumes of the block backend."""
+    prefix = env["block"]["volumes_dir"].rstrip("/") + "/"
+    found = []
+    for backing in glob.glob("/sys/block/loop*/loop/backing_file"):
+        try:
+            with open(backing) as f:
+                if f.read().startswith(prefix):
+                    found.append("/dev/" + backing.split("/")[3])
+        except OSError:
+            continue   # detached meanwhile
+    return sorted(found)
+
+
 @pytest.fixture(autouse=True)
-def leaves_nothing_behind(request: pytest.FixtureRequest, admin_cinder: Any,
-                          stores: dict[str, Any]) -> Iterator[None]:
-    """After each test: no new volume, no attachment, no stray mount."""
+def leaves_nothing_behind(request, aio, admin_cinder, stores):
+    """After each test: no new volume, no attachment, no stray mount, no
+    loop device of the block backend."""
     before = set(_all_volumes(admin_cinder))
     keep: set[str] = set()
     request.node.keep_volumes = keep
@@ -178,11 +213,14 @@ def leaves_nothing_behind(request: pytest.FixtureRequest, admin_cinder: Any,
         attached = {vid: v.status for vid, v in now.items()
                     if v.attachments or v.status in ("in-use", "attaching",
                                                       "detaching")}
-        if (not leaked and not attached) or time.monotonic() > deadline:
+        loops = block_loop_devices(aio)
+        if ((not leaked and not attached and not loops)
+                or time.monotonic() > deadline):
             break
         time.sleep(0.5)
     assert not leaked, "volumes left behind: %s" % leaked
     assert not attached, "volumes still attached: %s" % attached
+    assert not loops, "loop devices left bound: %s" % loops
     assert _mounts_under(stores["_mount_base"]) == []
 
 

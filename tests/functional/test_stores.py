@@ -10,6 +10,8 @@ import pytest
 from glance_store import exceptions as gs_exc
 
 from glance_store_cinder.store import Store
+from tests.functional.conftest import FAMILY_STORES
+from tests.functional.conftest import block_loop_devices
 from tests.functional.conftest import location_for
 from tests.functional.data import PatternSource
 from tests.functional.data import check_stream
@@ -164,20 +166,23 @@ def test_bootable_only_where_configured_and_read_only(
         stores["slow"].delete(location_for(slow_uri, "slow"))
 
 
-def test_early_close_detaches_and_releases_the_mount(
-        stores: dict[str, Any], admin_cinder: Any) -> None:
-    store = stores["fast"]
+def test_early_close_detaches_and_releases_the_device(stores, admin_cinder,
+                                                     aio, family_store):
+    store = stores[family_store]
     uri, *_ = add(store, 12 * MiB)
-    loc = location_for(uri, "fast")
+    loc = location_for(uri, family_store)
     try:
         reader, _ = store.get(loc)
         next(reader)
         volume = admin_cinder.volumes.get(volume_id_of(uri))
         assert volume.attachments
+        bound = 1 if family_store == FAMILY_STORES["block"] else 0
+        assert len(block_loop_devices(aio)) == bound
         reader.close()
         volume = admin_cinder.volumes.get(volume_id_of(uri))
         assert volume.status == "available"
         assert not volume.attachments
+        assert block_loop_devices(aio) == []
         refs = os.path.join(store.runtime.lock_path, "share-refs")
         assert not os.path.exists(refs) or os.listdir(refs) == []
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import pathlib
+import stat
 import threading
 import uuid
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from oslo_context import context as oslo_context
 from requests.adapters import BaseAdapter
 
 from glance_store_cinder.attachment import Attacher
+from glance_store_cinder.connectors.base import DeviceRules
 from glance_store_cinder.polling import Clock
 from glance_store_cinder.runtime import Collaborators
 from glance_store_cinder.store import Store
@@ -203,8 +205,10 @@ class Env:
         self.glance_user_id, self.service_project = self.cloud.add_user(
             "glance", PASSWORD, "service", roles=("member", "service"))
         self.mounts = FakeMounts()
-        self.factory = FakeConnectorFactory(self.cloud, mounts=self.mounts,
-                                            device_dir=tmp_path / "dev")
+        # Device nodes beside the backing files: both are "devices".
+        self.factory = FakeConnectorFactory(
+            self.cloud, mounts=self.mounts,
+            device_dir=tmp_path / "volumes" / "dev")
         self.time = FakeTime()
         self.time.meanwhile.append(self.factory.time_passes)
         self.threads_before = set(threading.enumerate())
@@ -255,7 +259,10 @@ class Env:
             mounts=self.mounts,
             clock=self.time.clock(),
             gib=self.gib,
-            lock_path=str(self.lock_path))
+            lock_path=str(self.lock_path),
+            # The fake's "devices": its backing files and device nodes.
+            devices=DeviceRules(root=str(self.cloud.backing_dir),
+                                accepts=stat.S_ISREG))
         values.update(overrides)
         return Collaborators(**values)
 

@@ -58,8 +58,8 @@ def test_what_an_open_attachment_leaves_on_this_host(
         expected |= {"mounts", "share_holders"}
     assert set(leaks) == expected
     if protocol in ("rbd", "scaleio"):
-        # and the file object; the device node and the kernel's device
-        assert len(leaks["connections"]) == (2 if protocol == "rbd" else 3)
+        # the file object, the device node
+        assert len(leaks["connections"]) == 2
     assert found(env) == {}
 
 

@@ -32,6 +32,15 @@ def test_parse_accepts_legacy_and_multistore_forms(
     "cinder://%s#frag" % VOL,
     "rbd://%s" % VOL,
     "file:///%s" % VOL,
+    # one volume, many spellings: only Cinder's own is a location
+    "cinder://{%s}" % VOL,
+    "cinder://urn:uuid:%s" % VOL,
+    "cinder://%s" % VOL.replace("-", ""),
+    "cinder://%s" % VOL.upper(),
+    "cinder://fast/%s" % VOL.upper(),
+    "cinder://%s\n" % VOL,
+    "cinder://fast\n/%s" % VOL,
+    "cinder://%s%%2F.." % VOL,
 ])
 def test_parse_refuses_malformed_locations(uri: str) -> None:
     with pytest.raises(gs_exc.BadStoreUri):

@@ -5,6 +5,7 @@ import pytest
 from glance_store import exceptions as gs_exc
 from oslo_config import cfg
 
+from glance_store_cinder import endpoint
 from glance_store_cinder import options
 
 IN_TREE_NAMES = set(options.SHARED_OPTION_NAMES)
@@ -106,6 +107,20 @@ cinder_store_project_name = p
     ("cinder_catalog_info = :name:publicURL", "cinder_catalog_info"),
     ("cinder_endpoint_template = http://x/%(nope)s",
      "cinder_endpoint_template"),
+    # keys the requester's context has but the service user has not
+    ("cinder_endpoint_template = http://x/%(project_name)s",
+     "cinder_endpoint_template.*project_name"),
+    ("cinder_endpoint_template = http://x/%(domain)s",
+     "cinder_endpoint_template.*domain"),
+    # a token in a URL ends up in every log line naming the URL
+    ("cinder_endpoint_template = http://x/%(auth_token)s",
+     "cinder_endpoint_template.*auth_token"),
+    ("cinder_endpoint_template = http://x/%s", "cinder_endpoint_template"),
+    ("cinder_endpoint_template = http://x/%(tenant)d",
+     "cinder_endpoint_template"),
+    ("cinder_endpoint_template = http://x/%(tenant",
+     "cinder_endpoint_template"),
+    ("cinder_endpoint_template = http://x/%()s", "cinder_endpoint_template"),
     ("cinder_state_transition_timeout = 0",
      "cinder_state_transition_timeout"),
     ("cinder_attachment_retry_attempts = 0",
@@ -160,3 +175,18 @@ def test_default_root_helper_uses_rootwrap_config(
     conf = make_conf("[fast]\nrootwrap_config = /etc/g/rw.conf\n", tmp_path)
     s = options.StoreSettings.from_conf(conf, "fast")
     assert s.root_helper == "sudo glance-rootwrap /etc/g/rw.conf"
+
+
+@pytest.mark.parametrize("template", [
+    "http://cinder/v3/%(tenant)s", "http://cinder/v3/%(project_id)s",
+    "http://cinder/v3/%(project_id)s?u=%(user)s&i=%(user_id)s",
+    "http://cinder/v3", "http://cinder/v3/100%%",
+])
+def test_endpoint_templates_with_the_formatted_keys_pass(tmp_path,
+                                                         template):
+    conf = make_conf("[fast]\ncinder_endpoint_template = %s\n" % template,
+                     tmp_path)
+    settings = options.StoreSettings.from_conf(conf, "fast")
+    assert settings.endpoint_template is not None
+    assert endpoint.format_endpoint(
+        settings.endpoint_template, "p1", "u1").startswith("http://cinder/")

@@ -446,8 +446,7 @@ def test_store_not_configured_says_so(env: Env) -> None:
 
 
 # -- the configured volume type -----------------------------------------------
-def test_unknown_volume_type_refuses_add_and_delete_but_reads(
-        env: Env, caplog: pytest.LogCaptureFixture) -> None:
+def test_unknown_volume_type_refuses_add_only(env, caplog):
     store = env.store(cinder_volume_type="glance-nope")
     assert "glance-nope" in (store.refusal or "")
     assert any("glance-nope" in r.getMessage() for r in caplog.records)
@@ -462,11 +461,14 @@ def test_unknown_volume_type_refuses_add_and_delete_but_reads(
         env.service_project, 1, data=data,
         metadata={"image_size": str(len(data))})
     location = env.location(store, "cinder://fast/%s" % vid)
-    with pytest.raises(gs_exc.StoreDeleteNotSupported, match="glance-nope"):
-        store.delete(location)
-    assert env.cloud.volume_exists(vid)
     assert store.get_size(location) == len(data)
     assert read_all(store, location) == data
+    # Glance drops the image record even when delete is refused: deleting
+    # needs no volume type, so the volume goes with the image
+    store.delete(location)
+    env.cloud.settle()
+    assert not env.cloud.volume_exists(vid)
+    env.assert_clean()
 
 
 @LOCAL
@@ -567,3 +569,89 @@ def test_glance_errors_from_the_source_are_not_rewrapped(env: Env) -> None:
     with pytest.raises(LimitExceeded):
         store.add(new_image_id(), source, 0, "sha512")
     env.assert_clean()
+
+
+# -- identities ---------------------------------------------------------------
+NOT_VOLUME_IDS = [
+    "x?all_tenants=1&limit=1",
+    "%2F..%2Fvolumes",
+    "../volumes/detail",
+    "{%s}",
+    "urn:uuid:%s",
+    "UPPER",
+    "HEX32",
+    "%s\n",
+    "",
+]
+
+
+def _spelled(template, vid):
+    if template == "UPPER":
+        return vid.upper()
+    if template == "HEX32":
+        return vid.replace("-", "")
+    return template % vid if "%s" in template else template
+
+
+@pytest.mark.parametrize("template", NOT_VOLUME_IDS)
+@LOCAL
+def test_is_image_associated_never_sends_a_non_canonical_id(env, template,
+                                                           caplog):
+    store = env.store(cinder_volume_type="glance-fast")
+    vid = env.cloud.create_volume_directly(env.service_project, 1)
+    before = len(env.cloud.requests)
+    assert store.is_image_associated_with_store(
+        None, _spelled(template, vid)) is False
+    assert env.cloud.requests[before:] == []
+    assert "not a volume id" in caplog.text
+    assert store.is_image_associated_with_store(None, vid) is True
+
+
+@LOCAL
+def test_location_of_another_store_is_refused(env):
+    fast = env.store("fast")
+    data = pattern(100)
+    uri, *_ = fast.add(new_image_id(), io.BytesIO(data), len(data),
+                       "sha512")
+    slow_uri = uri.replace("cinder://fast/", "cinder://slow/")
+    location = env.location(fast, slow_uri)
+    before = len(env.cloud.requests)
+    for call in (fast.get, fast.get_size, fast.delete):
+        with pytest.raises(gs_exc.BadStoreUri, match="store slow"):
+            call(location)
+    assert env.cloud.requests[before:] == []
+    # a legacy location names no store: it is served
+    legacy = env.location(fast, "cinder://%s" % volume_id_of(uri))
+    assert read_all(fast, legacy) == data
+
+
+@LOCAL
+def test_image_size_larger_than_the_volume_is_an_error(env, caplog):
+    store = env.store()
+    data = pattern(100)
+    vid = env.cloud.create_volume_directly(
+        env.service_project, 1, data=data,
+        metadata={"image_size": str(GIB + 1)})
+    location = env.location(store, "cinder://fast/%s" % vid)
+    for call in (store.get, store.get_size):
+        with pytest.raises(gs_exc.BackendException,
+                           match="image_size %d is larger" % (GIB + 1)):
+            call(location)
+    assert "claims an image of %d bytes" % (GIB + 1) in caplog.text
+    env.assert_clean(keep=[vid])
+    env.cloud.volume(vid).metadata["image_size"] = str(GIB)
+    assert store.get_size(location) == GIB
+
+
+@LOCAL
+def test_negative_chunk_size_is_refused_before_attaching(env):
+    store = env.store()
+    data = pattern(100)
+    uri, *_ = store.add(new_image_id(), io.BytesIO(data), len(data),
+                        "sha512")
+    location = env.location(store, uri)
+    with pytest.raises(gs_exc.Invalid, match="chunk_size"):
+        store.get(location, chunk_size=-1)
+    env.assert_clean(keep=[volume_id_of(uri)])
+    assert not env.requests_of("os-complete")[1:]  # only the upload's
+    assert read_all(store, location, chunk_size=10) == data[:10]

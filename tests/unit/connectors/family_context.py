@@ -2,10 +2,12 @@
 
 import contextlib
 import pathlib
+import stat
 from typing import Any
 
 from glance_store_cinder.connectors import ConnectorFactory
 from glance_store_cinder.connectors import FamilyContext
+from glance_store_cinder.connectors.base import DeviceRules
 from glance_store_cinder.polling import Poller
 from tests.unit.harness import FakeMounts
 from tests.unit.harness import FakeTime
@@ -30,4 +32,5 @@ def context(tmp_path: pathlib.Path, time: FakeTime | None = None,
         use_multipath=True, mount_point_base=str(tmp_path / "mnt"),
         lock=lambda name: contextlib.nullcontext(),
         refs_dir=str(tmp_path / "refs"), mounts=FakeMounts(),
-        poller=Poller(5, clock=time.clock()))
+        poller=Poller(5, clock=time.clock()),
+        devices=DeviceRules(root=str(tmp_path), accepts=stat.S_ISREG))

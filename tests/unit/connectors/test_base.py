@@ -55,4 +55,4 @@ def test_block_device_without_a_path_is_a_backend_error(
         tmp_path: pathlib.Path) -> None:
     family = family_for("iscsi", context(tmp_path))
     with pytest.raises(gs_exc.BackendException, match="no device path"):
-        family.device_from({"type": "block"}, 1)
+        family.device_from("vol-1", {"type": "block"}, 1)

@@ -4,7 +4,6 @@ import hashlib
 import io
 import json
 import os
-import pathlib
 import subprocess
 import sys
 import threading
@@ -38,12 +37,12 @@ def two_images(nfs_env: Env) -> SharedImages:
     return store, images
 
 
-def share_mount_point(env: Env) -> str:
+def share_mount_point(env):
     """os-brick's mount point of the fake's export."""
     return str(env.mount_base / hashlib.md5(NFS_EXPORT.encode()).hexdigest())
 
 
-def refs_file(env: Env) -> pathlib.Path:
+def refs_file(env):
     key = hashlib.sha256(NFS_EXPORT.encode()).hexdigest()[:20]
     return env.lock_path / "share-refs" / ("nfs-%s.json" % key)
 

@@ -23,7 +23,7 @@ def test_scaleio_waits_for_the_device_to_show_its_size(
 
     time.on_sleep = kernel_catches_up
     family = family_for("scaleio", context(tmp_path, time=time))
-    device = family.device_from({"path": str(path)}, 250)
+    device = family.device_from("vol-1", {"path": str(path)}, 250)
     assert device.path == str(path)
     assert os.path.getsize(path) >= 250
     assert len(time.sleeps) == 3
@@ -35,4 +35,4 @@ def test_scaleio_device_that_stays_small_times_out(
     path.write_bytes(bytes(10))
     family = family_for("scaleio", context(tmp_path))
     with pytest.raises(gs_exc.BackendException, match="PowerFlex"):
-        family.device_from({"path": str(path)}, 250)
+        family.device_from("vol-1", {"path": str(path)}, 250)

@@ -17,8 +17,10 @@ from __future__ import annotations
 import os
 import pathlib
 import threading
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
+from typing import Any
 
 from requests import Session
 
@@ -82,6 +84,7 @@ class FakeCloud:
         self._adapter = FakeAdapter(
             {KEYSTONE_HOST: self._keystone, CINDER_HOST: self.cinder.handle},
             self._lock)
+        self._extra_catalog: dict[str, str] = {}
 
     # -- settings and records -------------------------------------------
     @property
@@ -139,6 +142,13 @@ class FakeCloud:
         session.mount("http://", self._adapter)
         session.mount("https://", self._adapter)
         return session
+
+    def add_service(self, host: str, handler: Callable[[Incoming], Reply],
+                    service_type: str, url: str) -> None:
+        """Serve one more fake service (a fake Glance) on the transport
+        and list it in the catalog (one URL for every project)."""
+        self._adapter.add_service(host, handler)
+        self._extra_catalog[service_type] = url
 
     @staticmethod
     def cinder_endpoint(project_id: str) -> str:
@@ -263,6 +273,13 @@ class FakeCloud:
         with self._lock:
             self._injections.add(method, path_regex, status, times, message)
 
+    def override_connection_info(self, **changes: Any) -> None:
+        """A hostile or broken Cinder: put ``changes`` into every
+        attachment's connection info from now on (``None`` removes a key).
+        """
+        with self._lock:
+            self.backend.connection_overrides.update(changes)
+
     def stall(self, volume_id: str, status: str, polls: int,
               then: str | None = None) -> None:
         """Show ``status`` for ``polls`` more GETs of the volume.
@@ -355,7 +372,8 @@ class FakeCloud:
     # -- internals ------------------------------------------------------------
     def _catalog_urls(self, project_id: str) -> dict[str, str]:
         url = self.cinder_endpoint(project_id)
-        return {"volumev3": url, "block-storage": url}
+        return {"volumev3": url, "block-storage": url,
+                **self._extra_catalog}
 
     def _keystone(self, req: Incoming) -> Reply:
         inj = self._injections.take(req)

@@ -84,8 +84,7 @@ class FakeConnector:
         self.use_multipath = use_multipath
         self.device_scan_attempts = device_scan_attempts
         self.kwargs = kwargs
-        self.export = EXPORTS[self.protocol](factory.cloud, factory.host,
-                                             kwargs)
+        self.export = EXPORTS[self.protocol](factory.cloud, factory.host)
 
     # -- resolution -------------------------------------------------------
     def _volume(self, props: dict[str, Any]) -> FakeVolume:
@@ -124,7 +123,7 @@ class FakeConnector:
                 "connect", self.protocol, vol.id, None, error=error))
             raise error
         path = str(vol.backing_path)
-        info = self.export.attach(vol, connection_properties)
+        info = self.export.attach(vol, connection_properties, self.kwargs)
         self.factory.open(self.protocol, vol.id, path)
         self.factory.record(ConnectorCall("connect", self.protocol, vol.id,
                                           path))

@@ -308,5 +308,29 @@ def test_encrypted_and_readonly_volumes(cloud: FakeCloud) -> None:
 
     # what the driver does not call is not modelled: Cinder's 404
     with pytest.raises(cinder_exc.NotFound):
-        c.volumes.list()
+        c.volumes.list(detailed=False)
     cloud.assert_clean(keep=[secret, frozen])
+
+
+def test_volume_detail_list_filters_and_pages(cloud: FakeCloud) -> None:
+    project = cloud.project_id("service")
+    other = cloud.add_user("alice", "pw", "alice-project")[1]
+    ids = [cloud.create_volume_directly(project, 1, name="image-%d" % n,
+                                        metadata={"n": str(n)})
+           for n in range(3)]
+    cloud.create_volume_directly(project, 1, name="backup")
+    cloud.create_volume_directly(other, 1, name="image-9")
+    c = client(password_session(cloud), "3.54")
+    found = c.volumes.list(search_opts={"name~": "image-"}, limit=2)
+    assert [v.id for v in found] == ids[::-1][:2]
+    every = c.volumes.list(search_opts={"name~": "image-"})
+    assert sorted(v.id for v in every) == sorted(ids)
+    paged = [r for r in cloud.requests if r.path == "/volumes/detail"]
+    assert paged[-1].query == {"name~": "image-"}
+    [one] = c.volumes.list(search_opts={"metadata": {"n": "1"}})
+    assert one.id == ids[1]
+    # all_tenants is honoured for admins only
+    assert len(c.volumes.list(search_opts={"all_tenants": 1})) == 4
+    with pytest.raises(cinder_exc.BadRequest):
+        c.volumes.list(search_opts={"host": "x"})
+    cloud.assert_clean(keep=[v.id for v in cloud.volumes])

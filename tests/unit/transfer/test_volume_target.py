@@ -13,11 +13,13 @@ import pytest
 from glance_store import exceptions as gs_exc
 
 from glance_store_cinder.attachment import READ_WRITE
+from glance_store_cinder.attachment import Attacher
+from glance_store_cinder.privileged import RootCommands
 from glance_store_cinder.transfer.volume_target import VolumeWriteTarget
+from glance_store_cinder.volumes import Volumes
 from tests.unit.fakes import RecordedRequest
 from tests.unit.harness import CHUNK
 from tests.unit.harness import GIB
-from tests.unit.harness import AttachTarget
 from tests.unit.harness import Env
 from tests.unit.harness import digests
 from tests.unit.harness import new_image_id
@@ -109,20 +111,21 @@ def test_online_extend_refreshes_block_devices_only(env: Env) -> None:
 
 # -- the target itself --------------------------------------------------------
 @pytest.fixture
-def target_parts(env: Env) -> AttachTarget:
+def target_parts(
+        env: Env) -> tuple[Attacher, Volumes, str, RootCommands]:
     store = env.store()
     volumes = store.runtime.service_volumes()
     vid = env.cloud.create_volume_directly(env.service_project, 1)
-    return store.runtime.attacher, volumes, vid
+    return store.runtime.attacher, volumes, vid, store.runtime.root_commands
 
 
 @pytest.mark.parametrize("online", [True, False])
-def test_grow_keeps_what_was_written_and_writing_resumes(
-        env: Env, target_parts: AttachTarget, online: bool) -> None:
-    attacher, volumes, vid = target_parts
+def test_grow_keeps_what_was_written_and_writing_resumes(env, target_parts,
+                                                         online):
+    attacher, volumes, vid, commands = target_parts
     head = pattern(GIB, seed=7)
     tail = pattern(GIB // 2, seed=8)
-    with VolumeWriteTarget(attacher, volumes, vid, root_helper="",
+    with VolumeWriteTarget(attacher, volumes, vid, root_commands=commands,
                            extend_attached=online,
                            gib=GIB) as target:
         assert target.capacity == GIB
@@ -140,10 +143,9 @@ def test_grow_keeps_what_was_written_and_writing_resumes(
         assert f.read() == bytes(GIB - len(tail))
 
 
-def test_grow_by_more_than_one_step(
-        env: Env, target_parts: AttachTarget) -> None:
-    attacher, volumes, vid = target_parts
-    with VolumeWriteTarget(attacher, volumes, vid, root_helper="",
+def test_grow_by_more_than_one_step(env, target_parts):
+    attacher, volumes, vid, commands = target_parts
+    with VolumeWriteTarget(attacher, volumes, vid, root_commands=commands,
                            extend_attached=True,
                            gib=GIB) as target:
         target.grow(0, 5 * GIB + 1)  # one chunk bigger than several GiB
@@ -153,9 +155,9 @@ def test_grow_by_more_than_one_step(
 
 
 def test_offline_grow_failing_to_reattach_leaves_nothing_attached(
-        env: Env, target_parts: AttachTarget) -> None:
-    attacher, volumes, vid = target_parts
-    target = VolumeWriteTarget(attacher, volumes, vid, root_helper="",
+        env, target_parts):
+    attacher, volumes, vid, commands = target_parts
+    target = VolumeWriteTarget(attacher, volumes, vid, root_commands=commands,
                            extend_attached=False,
                                gib=GIB)
     with pytest.raises(gs_exc.BackendException, match="HTTP 500"):
@@ -170,10 +172,9 @@ def test_offline_grow_failing_to_reattach_leaves_nothing_attached(
         assert f.read(6) == b"before"
 
 
-def test_target_attaches_read_write(
-        env: Env, target_parts: AttachTarget) -> None:
-    attacher, volumes, vid = target_parts
-    with VolumeWriteTarget(attacher, volumes, vid, root_helper="",
+def test_target_attaches_read_write(env, target_parts):
+    attacher, volumes, vid, commands = target_parts
+    with VolumeWriteTarget(attacher, volumes, vid, root_commands=commands,
                            extend_attached=False,
                            gib=GIB):
         assert env.cloud.volume(vid).access_mode == READ_WRITE

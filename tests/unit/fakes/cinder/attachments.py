@@ -212,6 +212,11 @@ class AttachmentsApi:
         info.update(qos_specs=None, access_mode=mode,
                     encrypted=vol.encrypted, cacheable=False,
                     driver_volume_type=protocol, attachment_id=att.id)
+        for key, value in self.backend.connection_overrides.items():
+            if value is None:
+                info.pop(key, None)
+            else:
+                info[key] = value
         return info
 
     def _connect(self, vol: FakeVolume, att: FakeAttachment,

@@ -21,6 +21,7 @@ from tests.unit.fakes.cinder.model import positive_int
 from tests.unit.fakes.cinder.model import utcnow
 from tests.unit.fakes.cinder.routes import Call
 from tests.unit.fakes.cinder.routes import Route
+from tests.unit.fakes.cinder.volume_list import VolumeListApi
 
 _DELETABLE = ("available", "error", "error_restoring", "error_extending",
               "error_managing")
@@ -56,6 +57,10 @@ class VolumesApi:
 
     def routes(self) -> list[Route]:
         return [
+            # Before /volumes/{volume_id}: "detail" is not an id.
+            Route("GET", "/volumes/detail",
+                  VolumeListApi(self.backend, self.cinder_root,
+                                self.view).detail),
             Route("POST", "/volumes", self.create),
             Route("GET", "/volumes/{volume_id}", self.show),
             Route("DELETE", "/volumes/{volume_id}", self.delete),
