@@ -173,6 +173,17 @@ def open_stores(conf: cfg.ConfigOpts, names: Sequence[str],
     return loaded
 
 
+def add_glance_arguments(parser: argparse.ArgumentParser) -> None:
+    """How a command that asks Glance reaches it."""
+    parser.add_argument(
+        "--glance-endpoint", metavar="URL",
+        help="Glance's URL (default: the 'image' endpoint of the store "
+        "user's catalog)")
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, metavar="SECONDS",
+        help="for each request to Glance (default: 60)")
+
+
 def glance_for(store: Store, endpoint: str | None,
                timeout: float) -> GlanceImages:
     """Glance with the store's service user and catalog settings."""

@@ -39,13 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--older-than", type=float, default=3600.0, metavar="SECONDS",
         help="leave alone image volumes younger than this, uploads in "
         "flight on other hosts (default: 3600)")
-    parser.add_argument(
-        "--glance-endpoint", metavar="URL",
-        help="Glance's URL (default: the 'image' endpoint of the store "
-        "user's catalog)")
-    parser.add_argument(
-        "--timeout", type=float, default=60.0, metavar="SECONDS",
-        help="for each request to Glance (default: 60)")
+    common.add_glance_arguments(parser)
 
 
 def _open(invocation: common.Invocation, name: str) -> Store:
