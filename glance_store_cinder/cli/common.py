@@ -34,6 +34,7 @@ EXIT_OK = 0
 EXIT_FOUND = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
+EXIT_NOT_REMOVED = 4
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -42,7 +43,8 @@ exit codes:
   2  usage or configuration error (bad arguments, no such store, options
      glance-api would refuse)
   3  a service (Keystone, Cinder, Glance) could not be reached or refused
-     the store's user: the results are incomplete"""
+     the store's user: the results are incomplete
+  4  (sweep --apply) something found could not be removed"""
 
 SINGLE_STORE_GROUP = "glance_store"
 # Errors that mean "could not ask", not "found something wrong".

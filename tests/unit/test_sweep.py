@@ -143,13 +143,13 @@ def test_cli_dry_run_then_apply_then_nothing(cli_env):
     assert env.cloud.volume(kept).status == "available"
 
 
-def test_cli_failure_to_remove_is_exit_2(cli_env):
+def test_cli_failure_to_remove_is_exit_4(cli_env):
     env = cli_env.env
     env.store()  # glance-api ran on this host: its lock path exists
     image_volume(env)
     env.cloud.fail_next("DELETE", r"/volumes/", 400)
     ran = cli_env.run("sweep", "--store", "fast", "--apply")
-    assert ran.code == 2
+    assert ran.code == 4
     assert "FAILED" in ran.err
     env.cloud.settle()
     assert cli_env.run("sweep", "--store", "fast", "--apply").code == 0
