@@ -18,6 +18,7 @@ import json
 import os
 import pathlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -177,7 +178,7 @@ def _mounts_under(base: pathlib.Path) -> list[str]:
 
 
 @pytest.fixture(params=sorted(FAMILY_STORES))
-def family_store(request) -> str:
+def family_store(request: pytest.FixtureRequest) -> str:
     """The name of a store of each device family (nfs, block)."""
     return FAMILY_STORES[request.param]
 
@@ -197,7 +198,9 @@ def block_loop_devices(env: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def leaves_nothing_behind(request, aio, admin_cinder, stores):
+def leaves_nothing_behind(request: pytest.FixtureRequest,
+                          aio: dict[str, Any], admin_cinder: Any,
+                          stores: dict[str, Any]) -> Iterator[None]:
     """After each test: no new volume, no attachment, no stray mount, no
     loop device of the block backend."""
     before = set(_all_volumes(admin_cinder))

@@ -430,7 +430,7 @@ def cinder(admin_session: Any) -> Any:
 
 
 @pytest.fixture
-def files(aio, tmp_path) -> VolumeFiles:
+def files(aio: dict[str, Any], tmp_path: pathlib.Path) -> VolumeFiles:
     return VolumeFiles(aio["nfs"]["export_dir"], tmp_path,
                        aio["block"]["volumes_dir"])
 
@@ -505,8 +505,9 @@ def assert_download(glance: Glance, image: dict[str, Any],
     assert (md5, sha512) == (image["checksum"], image["os_hash_value"])
 
 
-def create_volume_from_image(cinder, cleanup: Cleanup, image_id: str,
-                             size_gib: int, volume_type: str | None = None):
+def create_volume_from_image(cinder: Any, cleanup: Cleanup, image_id: str,
+                             size_gib: int, volume_type: str | None = None
+                             ) -> Any:
     volume = cinder.volumes.create(size_gib, imageRef=image_id,
                                    name="gsc-e2e-from-%s" % image_id[:8],
                                    volume_type=volume_type)
@@ -682,9 +683,10 @@ def test_legacy_location_is_rewritten_on_first_read(aio: dict[str, Any],
     assert_download(glance, image, content)
 
 
-def test_volume_created_from_image_is_a_clone(aio, glance, glance_service,
-                                              cinder, files, cleanup,
-                                              family_store):
+def test_volume_created_from_image_is_a_clone(
+        aio: dict[str, Any], glance: Glance, glance_service: Glance,
+        cinder: Any, files: VolumeFiles, cleanup: Cleanup,
+        family_store: str) -> None:
     """``cinder create --image-id``: cinder-volume clones the image volume
     (allowed_direct_url_schemes = cinder), Glance serves no bytes; on the
     block backend the loop driver copies the file sparsely."""

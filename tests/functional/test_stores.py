@@ -166,8 +166,9 @@ def test_bootable_only_where_configured_and_read_only(
         stores["slow"].delete(location_for(slow_uri, "slow"))
 
 
-def test_early_close_detaches_and_releases_the_device(stores, admin_cinder,
-                                                     aio, family_store):
+def test_early_close_detaches_and_releases_the_device(
+        stores: dict[str, Any], admin_cinder: Any, aio: dict[str, Any],
+        family_store: str) -> None:
     store = stores[family_store]
     uri, *_ = add(store, 12 * MiB)
     loc = location_for(uri, family_store)
