@@ -199,3 +199,46 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     failed = len(terminalreporter.stats.get("failed", []))
     terminalreporter.write_line(
         "functional tests executed: %d" % (passed + failed))
+
+
+# -- glance-api over HTTP (test_glance_api, test_faults) -----------------
+# The classes live in test_glance_api, which imports this module: imported
+# when a fixture is first used.
+@pytest.fixture(scope="module")
+def admin_session(aio):
+    a = aio["admin"]
+    return keystone_session(aio, a["username"], a["password"],
+                            a["project_name"])
+
+
+@pytest.fixture(scope="module")
+def glance(aio, admin_session):
+    from tests.functional.test_glance_api import Glance
+
+    assert aio["glance"]["enabled"], "glance-api is not part of the stack"
+    return Glance(admin_session, aio["glance"]["url"])
+
+
+@pytest.fixture(scope="module")
+def glance_service(aio):
+    from tests.functional.test_glance_api import Glance
+
+    s = aio["service_user"]
+    return Glance(keystone_session(aio, s["username"], s["password"],
+                                   s["project_name"]), aio["glance"]["url"])
+
+
+@pytest.fixture(scope="module")
+def cinder(admin_session):
+    """Cinder as ``admin`` in project ``admin`` (the images' owner)."""
+    return cinder_v3.Client(session=admin_session, service_type="volumev3",
+                            api_version=api_versions.APIVersion("3.60"))
+
+
+@pytest.fixture
+def cleanup(glance, glance_service, cinder):
+    from tests.functional.test_glance_api import Cleanup
+
+    done = Cleanup(glance, glance_service, cinder)
+    with done.stack:
+        yield done

@@ -7,6 +7,7 @@ import os
 import shutil
 import time
 
+from openstack_aio.export import EXPORTS
 from openstack_aio.export import is_mounted
 from openstack_aio.export import loops_of
 from openstack_aio.export import mounts_under
@@ -63,12 +64,14 @@ def remove_mount_helper() -> None:
 def unmount_all(log: str) -> None:
     """Share mounts first (deepest first), then the export itself."""
     t1 = time.monotonic()
+    exports = {e.mount_point for e in EXPORTS.values()}
     for mp in sorted(set(mounts_under(P.state)), key=len, reverse=True):
-        if mp != P.export_dir:
+        if mp not in exports:
             umount(mp, log)
-    detach_image(P.export_img, P.export_dir, log)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(os.path.join(P.run, "loopdev"))
+    for export in EXPORTS.values():
+        detach_image(export.image, export.mount_point, log)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(P.run, export.loop_record))
     remove_mount_helper()
     remove_privileges()
     say("phase unmount %.2fs" % (time.monotonic() - t1))

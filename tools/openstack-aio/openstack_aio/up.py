@@ -6,6 +6,7 @@ so that RabbitMQ, Keystone, Cinder and glance-api start side by side."""
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from openstack_aio.credentials import Secrets
 from openstack_aio.credentials import load_secrets
 from openstack_aio.envfile import glance_store_report
 from openstack_aio.envfile import write_env
-from openstack_aio.export import ensure_export
+from openstack_aio.export import ensure_exports
 from openstack_aio.export import ensure_mount_helper
 from openstack_aio.glance_config import glance_conf_path
 from openstack_aio.glance_config import write_glance_conf
@@ -54,6 +55,7 @@ from openstack_aio.settings import GLANCE_USER
 from openstack_aio.settings import HOST
 from openstack_aio.settings import RABBIT_BIN
 from openstack_aio.settings import REGION
+from openstack_aio.settings import SMALL_BACKEND
 from openstack_aio.settings import STATE
 from openstack_aio.settings import WAIT
 from openstack_aio.settings import AioError
@@ -86,12 +88,12 @@ class UpRun:
     project_changed: bool = False
     cinder_changed: bool = False
     glance_changed: bool = False
-    loopdev: str = ""
+    loopdevs: dict[str, str] = field(default_factory=dict)
     client_conf: str = ""
     restarted: set[str] = field(default_factory=set)
     spawned_at: dict[str, float] = field(default_factory=dict)
     ks_info: KeystoneInfo | None = None
-    pools: list[str] = field(default_factory=list)
+    pools: dict[str, list[str]] = field(default_factory=dict)
     stores: dict[str, Any] | None = None
 
     def venv_changed(self, name: str) -> bool:
@@ -182,7 +184,7 @@ def install_driver(r: UpRun) -> None:
 
 def export(r: UpRun) -> None:
     with phase("export"):
-        r.loopdev = ensure_export()
+        r.loopdevs = ensure_exports()
         ensure_mount_helper()
 
 
@@ -294,9 +296,11 @@ def wait_cinder(r: UpRun) -> None:
         r.svc[name].health = cinder_health_of(r.sec, name)
         r.svc[name].wait_healthy(WAIT, logs=[logs[name]])
         mark("start-" + name, t_c)
-    r.pools = wait_for("cinder pool of backend %s" % BACKEND,
-                       lambda: cinder_pools(r.sec), WAIT,
-                       [logs["cinder-volume"], logs["cinder-scheduler"]])
+    for backend in (BACKEND, SMALL_BACKEND):
+        r.pools[backend] = wait_for(
+            "cinder pool of backend %s" % backend,
+            functools.partial(cinder_pools, r.sec, backend), WAIT,
+            [logs["cinder-volume"], logs["cinder-scheduler"]])
     mark("ready-cinder", t_c)
 
 
@@ -317,7 +321,7 @@ def wait_glance(r: UpRun) -> None:
 
 def finish(r: UpRun) -> None:
     TIMINGS["up-total"] = round(time.monotonic() - r.started, 2)
-    write_env(r.sec, r.keystone(), r.loopdev, r.pools, r.glance, r.stores,
+    write_env(r.sec, r.keystone(), r.loopdevs, r.pools, r.glance, r.stores,
               r.client_conf)
     say("restarted: %s" % (", ".join(sorted(r.restarted)) or "nothing"))
     say("env %s" % P.env_json)
