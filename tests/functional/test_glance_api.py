@@ -32,14 +32,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cinderclient import api_versions
 from cinderclient import exceptions as cinder_exc
-from cinderclient.v3 import client as cinder_v3
 from keystoneauth1 import exceptions as ks_exc
 
 from glance_store_cinder.store import Store
 from tests.functional import data
-from tests.functional.conftest import keystone_session
 from tests.functional.waits import wait_volume_gone
 
 MiB = 1024 * 1024
@@ -401,34 +398,8 @@ def make_legacy_location(env: dict[str, Any], image_id: str,
     assert changed == 1
 
 
-# -- fixtures ------------------------------------------------------------
-@pytest.fixture(scope="module")
-def admin_session(aio: dict[str, Any]) -> Any:
-    a = aio["admin"]
-    return keystone_session(aio, a["username"], a["password"],
-                            a["project_name"])
-
-
-@pytest.fixture(scope="module")
-def glance(aio: dict[str, Any], admin_session: Any) -> Glance:
-    assert aio["glance"]["enabled"], "glance-api is not part of the stack"
-    return Glance(admin_session, aio["glance"]["url"])
-
-
-@pytest.fixture(scope="module")
-def glance_service(aio: dict[str, Any]) -> Glance:
-    s = aio["service_user"]
-    return Glance(keystone_session(aio, s["username"], s["password"],
-                                   s["project_name"]), aio["glance"]["url"])
-
-
-@pytest.fixture(scope="module")
-def cinder(admin_session: Any) -> Any:
-    """Cinder as ``admin`` in project ``admin`` (the images' owner)."""
-    return cinder_v3.Client(session=admin_session, service_type="volumev3",
-                            api_version=api_versions.APIVersion("3.60"))
-
-
+# -- fixtures (admin_session, glance, glance_service, cinder and cleanup
+# are in conftest: the fault-matrix tests share them) ----------------------
 @pytest.fixture
 def files(aio: dict[str, Any], tmp_path: pathlib.Path) -> VolumeFiles:
     return VolumeFiles(aio["nfs"]["export_dir"], tmp_path,
@@ -466,14 +437,6 @@ class Cleanup:
         return [loc["url"].rsplit("/", 1)[1] for loc in
                 self.glance_service.locations(image_id)
                 if loc["url"].startswith("cinder://")]
-
-
-@pytest.fixture
-def cleanup(glance: Glance, glance_service: Glance,
-            cinder: Any) -> Iterator[Cleanup]:
-    done = Cleanup(glance, glance_service, cinder)
-    with done.stack:
-        yield done
 
 
 def upload(glance: Glance, cleanup: Cleanup, content: Content,
@@ -827,7 +790,7 @@ def test_stores_detail_is_a_known_limitation(aio: dict[str, Any],
     ``volume`` (README, Known limitation).  stores (no detail) works."""
     stores = glance.session.get(glance.url + "/v2/info/stores").json()
     assert stores == {"stores": [{"id": "fast", "default": "true"},
-                                 {"id": "slow"}]}
+                                 {"id": "slow"}, {"id": "small"}]}
     log = LogTail(aio["logs"]["glance-api"])
     resp = glance.session.get(glance.url + "/v2/info/stores/detail",
                               raise_exc=False)

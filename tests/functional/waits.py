@@ -3,9 +3,27 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
+from typing import TypeVar
 
 from cinderclient import exceptions as cinder_exc
+
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float, what: str,
+               interval: float = 0.2) -> T:
+    """Poll ``predicate`` until it returns something true; fail after
+    ``timeout`` seconds naming ``what`` and the last value seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "%s: not within %ss (last: %r)" % (
+            what, timeout, value)
+        time.sleep(interval)
 
 
 def wait_volume_gone(cinder: Any, volume_id: str,
