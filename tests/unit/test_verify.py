@@ -177,3 +177,27 @@ def test_workers_are_bounded(workers, cli_env, capsys):
                   "--workers", workers])
     assert caught.value.code == 2
     assert "--workers" in capsys.readouterr().err
+
+
+def test_throughput_is_bytes_read_over_the_clock():
+    from glance_store_cinder.cli.verify import Check
+    from glance_store_cinder.cli.verify import _Tally
+    from glance_store_cinder.glance_images import GlanceImage
+    from glance_store_cinder.polling import Clock
+    from glance_store_cinder.verification import Outcome
+    from glance_store_cinder.verification import Result
+
+    now = [100.0]
+    tally = _Tally(Clock(monotonic=lambda: now[0]), images=3)
+    assert tally.throughput() == "- MiB/s"
+    image = GlanceImage.from_view({"id": "i", "status": "active"})
+    tally.add([Check(image, "fast", "cinder://fast/v", "v",
+                     Outcome(Result.OK, "", bytes_read=3 << 20))])
+    tally.add([])
+    now[0] = 102.0
+    assert tally.throughput() == "1.5 MiB/s"
+    assert tally.summary() == {
+        "images_listed": 3, "results": {"ok": 1}, "bytes_read": 3 << 20,
+        "seconds": 2.0, "mib_per_second": 1.5}
+    assert tally.line() == ("3 images listed; 1 ok; 3.0 MiB read in 2.0 s "
+                            "(1.5 MiB/s)")
