@@ -1,5 +1,7 @@
 """``glance-store-cinder verify`` against the fakes."""
 
+import io
+
 import pytest
 
 from glance_store_cinder import cli
@@ -61,16 +63,46 @@ def test_missing_volume_fails(cli_env):
     assert volume_id in _rows(ran)[image_id]["detail"]
 
 
-def test_multitenant_store_is_skipped_not_misread(tmp_path):
-    cli_env = CliEnv(tmp_path)
-    image_id, _ = cli_env.upload(harness.pattern(100))
+def _multitenant_image(cli_env, **image):
+    """An image a user stored through a multitenant store (their project).
+    """
+    data = harness.pattern(300, seed=5)
+    context = cli_env.env.user_context("alice", "alice-project")
+    store = cli_env.env.store(
+        "fast", cinder_store_multitenant=True,
+        cinder_endpoint_template=harness.ENDPOINT_TEMPLATE)
+    image_id = harness.new_image_id()
+    uri = store.add(image_id, io.BytesIO(data), len(data), "sha512",
+                    context=context)[0]
+    cli_env.glance.add_image(context.project_id, data=data,
+                             image_id=image_id, locations=((uri, "fast"),),
+                             **image)
     conf = cli_env.write_conf(cli_env.multi_groups(
         cinder_store_multitenant=True), "multitenant.conf")
+    return image_id, conf
+
+
+def test_multitenant_store_is_read_with_the_service_user(tmp_path):
+    cli_env = CliEnv(tmp_path)
+    image_id, conf = _multitenant_image(cli_env)
+    cli_env.cloud.add_user("glance", harness.PASSWORD, "service",
+                           roles=("member", "service", "admin"))
     ran = cli_env.run("verify", "--json", conf=conf)
-    assert ran.code == 0
+    assert ran.code == 0, ran.err
     row = _rows(ran)[image_id]
-    assert (row["result"], row["bytes_read"]) == ("skipped", 0)
-    assert "requester's token" in row["detail"]
+    assert (row["result"], row["bytes_read"]) == ("ok", 300)
+    cli_env.env.assert_clean(keep=[row["volume_id"]])
+
+
+def test_multitenant_volume_hidden_from_a_non_admin_says_why(tmp_path):
+    cli_env = CliEnv(tmp_path)
+    # Public: Glance lists it to anyone; Cinder still hides the volume.
+    image_id, conf = _multitenant_image(cli_env, visibility="public")
+    ran = cli_env.run("verify", "--json", conf=conf)
+    assert ran.code == 1
+    row = _rows(ran)[image_id]
+    assert row["result"] == "missing volume"
+    assert "needs Cinder's admin role" in row["detail"]
 
 
 def test_unreadable_volume_fails_and_leaves_nothing_attached(cli_env):
