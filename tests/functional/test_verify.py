@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import pathlib
 import sqlite3
 import subprocess
 import sys
@@ -49,6 +50,7 @@ glance_service = e2e.glance_service
 # Unknown size past 1 GiB: the in-tree driver extends once, at 1 GiB.
 INTREE_SIZE = GiB + 64 * MiB
 INTREE_TIMEOUT = 900
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def run_verify(stores: dict[str, Any], *args: str
@@ -79,7 +81,8 @@ def intree_upload(aio: dict[str, Any], workdir: Any, image_id: str,
             [sys.executable, "-m", "tests.functional.intree_upload",
              str(conf), image_id, str(size), svc["user_id"],
              svc["project_id"]],
-            capture_output=True, text=True, timeout=INTREE_TIMEOUT)
+            capture_output=True, text=True, timeout=INTREE_TIMEOUT,
+            cwd=REPO)
     finally:
         # The in-tree driver's own mounts are not what is tested here.
         unmount_all_under(workdir / "mnt")
