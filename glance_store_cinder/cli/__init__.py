@@ -19,13 +19,13 @@ from typing import TextIO
 from glance_store_cinder.cli import check
 from glance_store_cinder.cli import common
 from glance_store_cinder.cli import listing
+from glance_store_cinder.cli import sweep
 from glance_store_cinder.cli import verify
 from glance_store_cinder.runtime import Collaborators
 
-# The subcommands, in the order of --help.  ``sweep`` (issue 8) joins here
-# as glance_store_cinder/cli/sweep.py with the same four names; its
-# recovery logic stays in the library.
-COMMANDS: tuple[Any, ...] = (check, listing, verify)
+# The subcommands, in the order of --help; each module's logic stays in
+# the library (sweep's in glance_store_cinder.sweep and .recovery).
+COMMANDS: tuple[Any, ...] = (check, listing, verify, sweep)
 
 
 def build_parser() -> argparse.ArgumentParser:

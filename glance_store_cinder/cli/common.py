@@ -36,6 +36,7 @@ EXIT_OK = 0
 EXIT_FOUND = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
+EXIT_NOT_REMOVED = 4
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -44,7 +45,8 @@ exit codes:
   2  usage or configuration error (bad arguments, no such store, options
      glance-api would refuse)
   3  a service (Keystone, Cinder, Glance) could not be reached or refused
-     the store's user: the results are incomplete"""
+     the store's user: the results are incomplete
+  4  (sweep --apply) something found could not be removed"""
 
 SINGLE_STORE_GROUP = "glance_store"
 # Errors that mean "could not ask", not "found something wrong".
@@ -166,11 +168,24 @@ def open_stores(conf: cfg.ConfigOpts, names: Sequence[str],
                       else name, collaborators=collaborators)
         entry = LoadedStore(name, store)
         try:
-            store.configure_add()
+            # Everything glance-api's start does but the recovery: that is
+            # sweep's, on the operator's word (and as glance-api's user).
+            store.configure_runtime()
         except Exception as exc:  # reported by the command, per store
             entry.error = exc
         loaded.append(entry)
     return loaded
+
+
+def add_glance_arguments(parser: argparse.ArgumentParser) -> None:
+    """How a command that asks Glance reaches it."""
+    parser.add_argument(
+        "--glance-endpoint", metavar="URL",
+        help="Glance's URL (default: the 'image' endpoint of the store "
+        "user's catalog)")
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, metavar="SECONDS",
+        help="for each request to Glance (default: 60)")
 
 
 def glance_for(store: Store, endpoint: str | None,

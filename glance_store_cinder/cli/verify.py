@@ -60,13 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=_workers, default=2, metavar="N",
         help="images read at the same time (1-%d, default 2)" % MAX_WORKERS)
-    parser.add_argument(
-        "--glance-endpoint", metavar="URL",
-        help="Glance's URL (default: the 'image' endpoint of the store "
-        "user's catalog)")
-    parser.add_argument(
-        "--timeout", type=float, default=60.0, metavar="SECONDS",
-        help="for each request to Glance (default: 60)")
+    common.add_glance_arguments(parser)
 
 
 @dataclasses.dataclass(frozen=True)

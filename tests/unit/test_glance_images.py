@@ -117,7 +117,8 @@ def test_explicit_endpoint_overrides_the_catalog(tmp_path):
     image_id = fake.add_image(env.service_project)
     session = env.store("fast").runtime.clients.service_session()
     glance = GlanceImages(session, endpoint="http://glance.test/")
-    assert glance.get(image_id).id == image_id
+    image = glance.get(image_id)
+    assert image is not None and image.id == image_id
     broken = GlanceImages(session, endpoint="http://nowhere.test")
     with pytest.raises(gs_exc.RemoteServiceUnavailable):
         broken.get(image_id)

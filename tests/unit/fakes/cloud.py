@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
+from typing import Any
 
 from requests import Session
 
@@ -253,6 +254,7 @@ class FakeCloud:
                 status="available", fmt=fmt, encrypted=encrypted,
                 multiattach=multiattach)
             vol.bootable = bootable
+            vol.created_directly = True
             if data:
                 with open(vol.backing_path, "r+b") as f:
                     f.write(data)
@@ -270,6 +272,13 @@ class FakeCloud:
         """
         with self._lock:
             self._injections.add(method, path_regex, status, times, message)
+
+    def override_connection_info(self, **changes: Any) -> None:
+        """A hostile or broken Cinder: put ``changes`` into every
+        attachment's connection info from now on (``None`` removes a key).
+        """
+        with self._lock:
+            self.backend.connection_overrides.update(changes)
 
     def stall(self, volume_id: str, status: str, polls: int,
               then: str | None = None) -> None:
@@ -322,6 +331,17 @@ class FakeCloud:
                                 % (att.id, vol.id, att.attach_status,
                                    att.host_name))
         return problems
+
+    def leaks(self) -> dict[str, list[str]]:
+        """What a test should not leave: volumes made through the API that
+        are not a stored image, and any attachment."""
+        with self._lock:
+            expected = {v.id for v in self.backend.volumes.values()
+                        if v.created_directly or v.stored_image}
+            found = self.leftovers(keep=expected)
+        return {"volumes": [p for p in found if p.startswith("volume ")],
+                "attachments": [p for p in found
+                                if p.startswith("attachment ")]}
 
     def assert_clean(self, keep: Iterable[str] = ()) -> None:
         """Fail if a volume not in ``keep`` or any attachment remains."""

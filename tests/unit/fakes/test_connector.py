@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import pathlib
 
 import pytest
@@ -36,18 +38,23 @@ def test_nfs_volumes_and_the_connector(tmp_path: pathlib.Path) -> None:
     assert cloud.attachment(att["id"]).connection_info == info
 
     factory = FakeConnectorFactory(cloud)
+    base = str(tmp_path / "mnt")
     conn = factory("nfs", "sudo", use_multipath=True,
-                   conn={"mount_point_base": "/mnt"})
+                   conn={"mount_point_base": base})
     assert factory.requests[0].use_multipath is True
     assert factory.requests[0].kwargs == {"conn": {"mount_point_base":
-                                                   "/mnt"}}
+                                                   base}}
     factory.fail_on("connect", OSError("mount failed"))
     with pytest.raises(OSError, match="mount failed"):
         conn.connect_volume(info)
     device = conn.connect_volume(info)
-    assert device == {"path": str(cloud.volume(vid).backing_path)}
-    assert conn.get_volume_paths(info) == [device["path"]]
-    assert conn.check_valid_device(device["path"]) is True
+    # os-brick's place for it: <base>/<md5 of the export>/<name>
+    assert device == {"path": "%s/%s/volume-%s" % (
+        base, hashlib.md5(info["export"].encode()).hexdigest(), vid)}
+    backing = str(cloud.volume(vid).backing_path)
+    assert os.path.samefile(device["path"], backing)
+    assert conn.get_volume_paths(info) == [backing]
+    assert conn.check_valid_device(backing) is True
     with open(device["path"], "rb") as f:
         assert f.read(4) == b"qcow"
     with pytest.raises(AssertionError, match=vid):
@@ -88,3 +95,40 @@ def test_connector_properties_and_version_documents(
     with pytest.raises(requests.ConnectionError):
         http.get("http://glance.test/v2/images")
     assert cloud.requests == []  # version documents are not API calls
+
+
+@pytest.mark.parametrize("protocol", ["rbd", "scaleio"])
+def test_file_object_and_growing_device_exports(tmp_path: pathlib.Path,
+                                                protocol: str) -> None:
+    cloud = FakeCloud(gib=MIB, backing_dir=tmp_path / "volumes",
+                      protocol=protocol, status_polls_before_ready=0)
+    _, project = cloud.add_user("glance", PASSWORD, "service",
+                                roles=("member", "service"))
+    vid = cloud.create_volume_directly(project, 1, data=b"rbd or sio")
+    c = client(password_session(cloud))
+    info = c.attachments.create(vid, dict(CONNECTOR),
+                                mode="ro")["connection_info"]
+    assert info["driver_volume_type"] == protocol
+    factory = FakeConnectorFactory(cloud, device_dir=tmp_path / "dev")
+    conn = factory(protocol, "sudo")
+    device = conn.connect_volume(info)
+    if protocol == "rbd":
+        handle = device["path"]  # librbd's file object, read-only here
+        assert handle.read(10) == b"rbd or sio"
+        with pytest.raises(OSError):
+            handle.write(b"x")
+    else:
+        node = device["path"]
+        assert os.path.getsize(node) == 0  # the kernel has not caught up
+        factory.time_passes()
+        assert os.path.getsize(node) == MIB
+    with pytest.raises(AssertionError, match=vid):
+        factory.assert_clean()
+    conn.disconnect_volume(info, device)
+    factory.assert_clean()
+    if protocol == "rbd":
+        assert handle.closed
+    else:
+        assert not os.path.lexists(node)
+    c.attachments.delete(info["attachment_id"])
+    cloud.assert_clean(keep=[vid])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from openstack_aio.block import BLOCK_BACKEND
+from openstack_aio.block import block_backend_section
 from openstack_aio.configs import keystone_authtoken
 from openstack_aio.configs import sqlite_url
 from openstack_aio.configs import transport_url
@@ -47,7 +49,7 @@ def cinder_defaults(sec: Secrets) -> dict[str, object]:
         "resource_query_filters_file": cinder_venv_etc(
             "resource_filters.json"),
         "rootwrap_config": cinder_venv_etc("rootwrap.conf"),
-        "enabled_backends": BACKEND,
+        "enabled_backends": "%s,%s" % (BACKEND, BLOCK_BACKEND),
         "report_interval": 5,
         "service_down_time": 60,
         "periodic_interval": 30,
@@ -104,6 +106,7 @@ def cinder_sections(sec: Secrets) -> Sections:
             "project_domain_name": "Default",
         },
         BACKEND: nfs_backend(BACKEND, P.conf("cinder", "nfs_shares")),
+        BLOCK_BACKEND: block_backend_section(),
     }
 
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import time
 
+from openstack_aio.block import detach_block_devices
 from openstack_aio.export import is_mounted
 from openstack_aio.export import loops_of
 from openstack_aio.export import mounts_under
@@ -18,6 +19,7 @@ from openstack_aio.settings import HELPER_MARK
 from openstack_aio.settings import MOUNT_HELPER
 from openstack_aio.settings import AioError
 from openstack_aio.settings import say
+from openstack_aio.unprivileged import remove_privileges
 from openstack_aio.util import mkdirs
 from openstack_aio.util import run
 
@@ -66,9 +68,13 @@ def unmount_all(log: str) -> None:
         if mp != P.export_dir:
             umount(mp, log)
     detach_image(P.export_img, P.export_dir, log)
+    stuck = detach_block_devices(log)
+    if stuck:
+        say("block backend loop devices still bound: %s" % stuck)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(P.run, "loopdev"))
     remove_mount_helper()
+    remove_privileges()
     say("phase unmount %.2fs" % (time.monotonic() - t1))
 
 

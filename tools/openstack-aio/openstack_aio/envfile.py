@@ -7,14 +7,18 @@ import json
 import os
 from typing import Any
 
+from openstack_aio.block import block_env
 from openstack_aio.cinder_config import cinder_conf_path
 from openstack_aio.configs import transport_url
 from openstack_aio.credentials import Secrets
+from openstack_aio.glance_config import STORES as GLANCE_STORES
 from openstack_aio.glance_config import glance_conf_path
 from openstack_aio.keystone_resources import KeystoneInfo
 from openstack_aio.paths import MOUNT_BASES
 from openstack_aio.paths import SHARE
 from openstack_aio.paths import P
+from openstack_aio.processes import pidfile
+from openstack_aio.services import glance_gunicorn_pidfile
 from openstack_aio.settings import AUTH_URL
 from openstack_aio.settings import BACKEND
 from openstack_aio.settings import CINDER_HOST
@@ -22,6 +26,7 @@ from openstack_aio.settings import CINDER_TEMPLATE
 from openstack_aio.settings import CINDER_URL
 from openstack_aio.settings import EXPORT_SIZE
 from openstack_aio.settings import GLANCE_URL
+from openstack_aio.settings import GLANCE_USER
 from openstack_aio.settings import KEYSTONE_URL
 from openstack_aio.settings import MOUNT_HELPER
 from openstack_aio.settings import PINS
@@ -32,6 +37,9 @@ from openstack_aio.settings import REPO
 from openstack_aio.settings import STATE
 from openstack_aio.settings import VOLUME_TYPES
 from openstack_aio.settings import say
+from openstack_aio.unprivileged import rootwrap_bin
+from openstack_aio.unprivileged import rootwrap_conf
+from openstack_aio.unprivileged import sudoers_line
 from openstack_aio.util import TIMINGS
 from openstack_aio.util import http
 from openstack_aio.util import write_if_changed
@@ -110,6 +118,7 @@ def cinder_env(pools: list[str], loopdev: str, client_conf: str) -> Env:
             "privsep_helper_command": privsep_cmd,
             "client_config_file": client_conf,
         },
+        "block": block_env(),
         "cinder_mount_point_base": P.client_mnt,
         "mount_point_bases": list(MOUNT_BASES),
     }
@@ -123,11 +132,16 @@ def glance_env(glance: bool, stores: dict[str, Any] | None) -> Env:
         "config_dir": P.conf("glance"),
         "venv": os.path.join(P.venv, "glance"),
         "python": P.vbin("glance", "python"),
-        "backends": {"fast": VOLUME_TYPES["fast"],
-                     "slow": VOLUME_TYPES["slow"]},
+        "backends": {s: VOLUME_TYPES[s] for s in GLANCE_STORES},
         "default_backend": "fast",
         "mount_point_base": P.glance_mnt,
         "stores": stores,
+        "user": GLANCE_USER,
+        "pid_file": pidfile("glance-api"),
+        "gunicorn_pid_file": glance_gunicorn_pidfile(),
+        "rootwrap_config": rootwrap_conf(),
+        "rootwrap": rootwrap_bin(),
+        "sudoers_line": sudoers_line().strip(),
     }
 
 

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 
+from openstack_aio.block import block_loop_devices
 from openstack_aio.cinder_resources import cinder_services_up
 from openstack_aio.credentials import load_secrets
 from openstack_aio.export import is_mounted
@@ -65,6 +66,7 @@ def cmd_status() -> int:
                         else "NOT installed"))
     shares = [mp for mp in mounts_under(P.state) if mp != P.export_dir]
     print("%-17s %d" % ("share mounts", len(shares)))
+    print("%-17s %d" % ("block loop devs", len(block_loop_devices())))
     ok = ok and exp and helper
     print("all healthy" if ok else "NOT all healthy")
     return 0 if ok else 1

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from tests.unit.fakes._http import Reply
 from tests.unit.fakes.cinder.backend import CinderBackend
 from tests.unit.fakes.cinder.model import CINDER_MOUNT_POINT_BASE
 from tests.unit.fakes.cinder.model import NFS_EXPORT
+from tests.unit.fakes.cinder.model import RBD_POOL
 from tests.unit.fakes.cinder.model import UUID_RE
 from tests.unit.fakes.cinder.model import CinderError
 from tests.unit.fakes.cinder.model import FakeAttachment
@@ -89,6 +91,39 @@ def _reserve(vol: FakeVolume, instance: str | None) -> None:
         raise invalid_volume(
             "Volume %s status must be %s, but the current status is %s."
             % (vol.id, " or ".join(allowed), vol.status))
+
+
+def _local_data(vol: FakeVolume) -> dict[str, Any]:
+    return {"device_path": str(vol.backing_path)}
+
+
+def _nfs_data(vol: FakeVolume) -> dict[str, Any]:
+    return {"export": NFS_EXPORT, "name": vol.backend_name, "options": None,
+            "format": vol.fmt, "mount_point_base": CINDER_MOUNT_POINT_BASE}
+
+
+def _rbd_data(vol: FakeVolume) -> dict[str, Any]:
+    return {"name": "%s/%s" % (RBD_POOL, vol.backend_name),
+            "hosts": ["192.0.2.50"], "ports": ["6789"],
+            "cluster_name": "ceph", "auth_enabled": True,
+            "auth_username": "cinder", "secret_type": "ceph",
+            "secret_uuid": "5a1e7c1d-0000-4000-8000-0000000000cf",
+            "volume_id": vol.id, "discard": True, "keyring": None}
+
+
+def _scaleio_data(vol: FakeVolume) -> dict[str, Any]:
+    return {"scaleIO_volname": vol.backend_name,
+            "scaleIO_volume_id": vol.id.replace("-", "")[:16],
+            "hostIP": None, "serverIP": "192.0.2.60", "serverPort": 443,
+            "serverUsername": "admin", "iopsLimit": None,
+            "bandwidthLimit": None, "config_group": "powerflex",
+            "failed_over": False}
+
+
+# What each Cinder driver returns from initialize_connection.
+_DRIVER_DATA: dict[str, Callable[[FakeVolume], dict[str, Any]]] = {
+    "local": _local_data, "nfs": _nfs_data, "rbd": _rbd_data,
+    "scaleio": _scaleio_data}
 
 
 class AttachmentsApi:
@@ -173,16 +208,15 @@ class AttachmentsApi:
     def _connection_info(self, vol: FakeVolume, att: FakeAttachment,
                          mode: str) -> dict[str, Any]:
         protocol = self.backend.protocol
-        info: dict[str, Any]
-        if protocol == "nfs":
-            info = {"export": NFS_EXPORT, "name": vol.backend_name,
-                    "options": None, "format": vol.fmt,
-                    "mount_point_base": CINDER_MOUNT_POINT_BASE}
-        else:
-            info = {"device_path": str(vol.backing_path)}
+        info = _DRIVER_DATA[protocol](vol)
         info.update(qos_specs=None, access_mode=mode,
                     encrypted=vol.encrypted, cacheable=False,
                     driver_volume_type=protocol, attachment_id=att.id)
+        for key, value in self.backend.connection_overrides.items():
+            if value is None:
+                info.pop(key, None)
+            else:
+                info[key] = value
         return info
 
     def _connect(self, vol: FakeVolume, att: FakeAttachment,

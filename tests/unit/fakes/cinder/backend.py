@@ -14,6 +14,7 @@ import pathlib
 import uuid
 from collections.abc import Iterator
 from collections.abc import Sequence
+from typing import Any
 
 from tests.unit.fakes.cinder.model import PROTOCOLS
 from tests.unit.fakes.cinder.model import CinderError
@@ -52,6 +53,8 @@ class CinderBackend:
         self.volumes: dict[str, FakeVolume] = {}
         self.types: dict[str, FakeVolumeType] = {}
         self.quotas: dict[str, Quota] = {}
+        self.connection_overrides: dict[str, Any] = {}
+        """Put into every attachment's connection info (None: removed)."""
         for name in volume_types:
             self.add_type(name, {})
         if default_type is not None and self.type_by_name(

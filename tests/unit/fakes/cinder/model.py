@@ -16,7 +16,8 @@ AVAILABILITY_ZONE = "nova"
 NFS_EXPORT = "127.0.0.1:/fake/export"
 CINDER_MOUNT_POINT_BASE = "/var/lib/cinder/mnt"
 SERVICE_UUID = "5a1e7c1d-0c1d-4c1d-9c1d-000000c1de55"
-PROTOCOLS = ("local", "nfs")
+PROTOCOLS = ("local", "nfs", "rbd", "scaleio")
+RBD_POOL = "volumes"
 
 UUID_RE = re.compile(
     r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$",
@@ -166,6 +167,8 @@ class FakeVolume:
     updated_at: datetime.datetime | None = None
     encryption_key_id: str | None = None
     transition: Transition | None = None
+    created_directly: bool = False
+    """Made by the test (``create_volume_directly``), not through the API."""
 
     @property
     def type(self) -> str:
@@ -186,6 +189,14 @@ class FakeVolume:
     @property
     def deleting(self) -> bool:
         return self.transition is not None and self.transition.target is None
+
+    @property
+    def stored_image(self) -> bool:
+        """What a finished upload leaves: available, read-only, detached,
+        with the image's metadata."""
+        return (self.status == "available" and self.transition is None
+                and self.readonly and not self.attachments
+                and "glance_image_id" in self.metadata)
 
 
 @dataclasses.dataclass(frozen=True)
