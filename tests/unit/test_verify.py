@@ -1,5 +1,6 @@
 """``glance-store-cinder verify`` against the fakes."""
 
+import io
 import pathlib
 from typing import Any
 
@@ -65,17 +66,49 @@ def test_missing_volume_fails(cli_env: CliEnv) -> None:
     assert volume_id in _rows(ran)[image_id]["detail"]
 
 
-def test_multitenant_store_is_skipped_not_misread(
-        tmp_path: pathlib.Path) -> None:
-    cli_env = CliEnv(tmp_path)
-    image_id, _ = cli_env.upload(harness.pattern(100))
+def _multitenant_image(cli_env: CliEnv,
+                       **image: Any) -> tuple[str, pathlib.Path]:
+    """An image a user stored through a multitenant store (their project).
+    """
+    data = harness.pattern(300, seed=5)
+    context = cli_env.env.user_context("alice", "alice-project")
+    store = cli_env.env.store(
+        "fast", cinder_store_multitenant=True,
+        cinder_endpoint_template=harness.ENDPOINT_TEMPLATE)
+    image_id = harness.new_image_id()
+    uri = store.add(image_id, io.BytesIO(data), len(data), "sha512",
+                    context=context)[0]
+    cli_env.glance.add_image(context.project_id, data=data,
+                             image_id=image_id, locations=((uri, "fast"),),
+                             **image)
     conf = cli_env.write_conf(cli_env.multi_groups(
         cinder_store_multitenant=True), "multitenant.conf")
+    return image_id, conf
+
+
+def test_multitenant_store_is_read_with_the_service_user(
+        tmp_path: pathlib.Path) -> None:
+    cli_env = CliEnv(tmp_path)
+    image_id, conf = _multitenant_image(cli_env)
+    cli_env.cloud.add_user("glance", harness.PASSWORD, "service",
+                           roles=("member", "service", "admin"))
     ran = cli_env.run("verify", "--json", conf=conf)
-    assert ran.code == 0
+    assert ran.code == 0, ran.err
     row = _rows(ran)[image_id]
-    assert (row["result"], row["bytes_read"]) == ("skipped", 0)
-    assert "requester's token" in row["detail"]
+    assert (row["result"], row["bytes_read"]) == ("ok", 300)
+    cli_env.env.assert_clean(keep=[row["volume_id"]])
+
+
+def test_multitenant_volume_hidden_from_a_non_admin_says_why(
+        tmp_path: pathlib.Path) -> None:
+    cli_env = CliEnv(tmp_path)
+    # Public: Glance lists it to anyone; Cinder still hides the volume.
+    image_id, conf = _multitenant_image(cli_env, visibility="public")
+    ran = cli_env.run("verify", "--json", conf=conf)
+    assert ran.code == 1
+    row = _rows(ran)[image_id]
+    assert row["result"] == "missing volume"
+    assert "needs Cinder's admin role" in row["detail"]
 
 
 def test_unreadable_volume_fails_and_leaves_nothing_attached(
@@ -186,3 +219,27 @@ def test_workers_are_bounded(workers: str, cli_env: CliEnv,
                   "--workers", workers])
     assert caught.value.code == 2
     assert "--workers" in capsys.readouterr().err
+
+
+def test_throughput_is_bytes_read_over_the_clock() -> None:
+    from glance_store_cinder.cli.verify import Check
+    from glance_store_cinder.cli.verify import _Tally
+    from glance_store_cinder.glance_images import GlanceImage
+    from glance_store_cinder.polling import Clock
+    from glance_store_cinder.verification import Outcome
+    from glance_store_cinder.verification import Result
+
+    now = [100.0]
+    tally = _Tally(Clock(monotonic=lambda: now[0]), images=3)
+    assert tally.throughput() == "- MiB/s"
+    image = GlanceImage.from_view({"id": "i", "status": "active"})
+    tally.add([Check(image, "fast", "cinder://fast/v", "v",
+                     Outcome(Result.OK, "", bytes_read=3 << 20))])
+    tally.add([])
+    now[0] = 102.0
+    assert tally.throughput() == "1.5 MiB/s"
+    assert tally.summary() == {
+        "images_listed": 3, "results": {"ok": 1}, "bytes_read": 3 << 20,
+        "seconds": 2.0, "mib_per_second": 1.5}
+    assert tally.line() == ("3 images listed; 1 ok; 3.0 MiB read in 2.0 s "
+                            "(1.5 MiB/s)")
