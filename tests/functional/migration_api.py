@@ -43,6 +43,7 @@ if str(_AIO_TOOLS) not in sys.path:
 
 from openstack_aio import processes  # noqa: E402
 from openstack_aio import services  # noqa: E402
+from openstack_aio import settings  # noqa: E402
 from openstack_aio import util  # noqa: E402
 
 # Outside the ephemeral port range (32768-60999) and unused by the stack.
@@ -159,7 +160,19 @@ class MigrationApi:
         self.service.start()
         stack.callback(self.stop)
         self.driver = driver
-        self.service.wait_healthy(logs=[self.log_file])
+        try:
+            self.service.wait_healthy(logs=[self.log_file])
+        except settings.AioError as exc:
+            raise AssertionError("%s (%s): %s\n%s" % (
+                NAME, driver.value, exc, self.log_tail())) from exc
+
+    def log_tail(self, lines: int = 40) -> str:
+        out = []
+        for path in (self.service.log, self.log_file):
+            with open(path, errors="replace") as f:
+                out.append("== %s\n%s" % (
+                    path, "".join(f.readlines()[-lines:])))
+        return "\n".join(out)
 
     def stop(self) -> None:
         self.driver = None

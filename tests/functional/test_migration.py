@@ -216,7 +216,9 @@ def test_cinder_clones_what_in_tree_wrote(aio: dict[str, Any],
     w = m.by_in_tree[name]
     cinder_log = LogTail(aio["logs"]["cinder-volume"])
     glance_log = LogTail(aio["logs"]["glance-api"])
-    volume = create_volume_from_image(m.cinder, m.cleanup, w.image_id, 1)
+    volume = create_volume_from_image(
+        m.cinder, m.cleanup, w.image_id, 1,
+        volume_type=aio["volume_types"][w.store])
     assert_cloned(cinder_log.read(), glance_log.read(), volume.id,
                   w.image_id, w.volume_id)
     assert volume.volume_image_metadata["image_id"] == w.image_id
