@@ -37,3 +37,13 @@ def wait_volume_gone(cinder: Any, volume_id: str,
             return
         assert time.monotonic() < deadline, (volume_id, status)
         time.sleep(0.2)
+
+
+def wait_for(check: Callable[[], bool], what: str,
+             timeout: float = 60, interval: float = 0.2) -> None:
+    """Poll ``check`` until it holds; fail naming ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "still not so after %ds: %s" % (
+            timeout, what)
+        time.sleep(interval)
