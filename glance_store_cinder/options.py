@@ -176,6 +176,34 @@ Possible values:
 
 Related options:
     * cinder_mount_point_base
+""")),
+    cfg.FloatOpt(
+        "cinder_read_attachment_linger",
+        default=0.0,
+        min=0.0,
+        help=_("""
+Seconds to keep a read attachment after its last reader on this host.
+
+Every download of an image on this host shares one read-only attachment of
+the image's volume; the last reader out detaches it. With a linger the
+attachment stays this long after the last reader, so that back-to-back
+downloads of one image skip the attach and detach (a few tenths of a
+second each). A reader that comes meanwhile joins it. A delete of the
+image, or a write attachment of the volume, from this host ends the linger
+at once. Another host that wants a volume which is not multiattach waits
+for the linger to end (at most this long after the last reader here,
+within its ``cinder_state_transition_timeout``). Lingering needs the
+service credentials (it is ended with them when no request comes); without
+them nothing lingers.
+
+Possible values:
+    * 0 (default): detach as soon as the last reader is done
+    * A positive number of seconds; keep it well below
+      ``cinder_state_transition_timeout``
+
+Related options:
+    * cinder_state_transition_timeout
+    * cinder_store_user_name
 """))]
 
 # Older option name -> the option it stands in for.
@@ -310,6 +338,8 @@ class StoreSettings:
                                      shared=False)
     http_timeout: float = _option("cinder_http_timeout", convert=float,
                                   shared=False)
+    read_attachment_linger: float = _option(
+        "cinder_read_attachment_linger", convert=float, shared=False)
 
     @property
     def catalog_service_type(self) -> str:
@@ -393,9 +423,7 @@ class StoreSettings:
             except ValueError as exc:
                 self._fail("cinder_endpoint_template",
                            self.endpoint_template, str(exc))
-        if self.state_transition_timeout <= 0:
-            self._fail("cinder_state_transition_timeout",
-                       self.state_transition_timeout, "must be positive")
+        self._validate_waits()
         if self.http_retries < 0:
             self._fail("cinder_http_retries", self.http_retries,
                        "must not be negative")
@@ -416,6 +444,17 @@ class StoreSettings:
         if not self.mount_point_base.startswith("/"):
             self._fail("cinder_mount_point_base", self.mount_point_base,
                        "must be an absolute path")
+
+    def _validate_waits(self) -> None:
+        if self.state_transition_timeout <= 0:
+            self._fail("cinder_state_transition_timeout",
+                       self.state_transition_timeout, "must be positive")
+        if self.read_attachment_linger >= self.state_transition_timeout:
+            self._fail("cinder_read_attachment_linger",
+                       self.read_attachment_linger, "must be below "
+                       "cinder_state_transition_timeout (%s), or another "
+                       "host's readers give up while it lingers"
+                       % self.state_transition_timeout)
 
     def _validate_credentials(self) -> None:
         if self.application_credential_id or \
