@@ -43,6 +43,9 @@ READ_WRITE = "rw"
 LockFactory = Callable[[str], contextlib.AbstractContextManager[Any]]
 # Replays dead owners' records of one volume; returns how many it undid.
 VolumeRecovery = Callable[[str], int]
+# Ends this host's shared read attachment of a volume before it is
+# attached for writing (see sharing.py).
+ShareEnder = Callable[[Volumes, str], None]
 
 __all__ = ["READ_ONLY", "READ_WRITE", "Attacher", "Attachment",
            "release_on_exit", "volume_lock_name"]
@@ -84,6 +87,7 @@ class Attacher:
         self._retry_attempts = max(1, retry_attempts)
         self._gib = gib
         self.recover_volume = recover_volume
+        self.end_share: ShareEnder | None = None
 
     @contextlib.contextmanager
     def attach(self, volumes: Volumes, volume: VolumeInfo, mode: str,
@@ -93,6 +97,9 @@ class Attacher:
             raise UnsupportedVolume(
                 "Volume %s is encrypted; the store would read and write "
                 "ciphertext without its key, refusing it" % volume.id)
+        if mode != READ_ONLY and self.end_share is not None:
+            # Write attachments stay exclusive.
+            self.end_share(volumes, volume.id)
         connector = self._host_properties()
         lock_name = volume_lock_name(volume.id)
         steps = contextlib.ExitStack()
@@ -106,8 +113,8 @@ class Attacher:
                 attachment_id = self._create(volumes, volume, mode)
             self._journal.update(record, attachment_id=attachment_id)
             steps.push(release_on_exit(
-                lambda: self._journal.undo(record, lambda: self._delete(
-                    volumes, record)),
+                lambda: self._journal.undo(
+                    record, lambda: self.delete_recorded(volumes, record)),
                 "Deleting attachment %s" % attachment_id))
             # Under the lock: connecting and disconnecting one volume on
             # this host must not interleave (multiattach, shared exports).
@@ -131,18 +138,55 @@ class Attacher:
                              device=device, family=family,
                              connection_data=data)
 
+    def attach_shared(self, volumes: Volumes, volume: VolumeInfo,
+                      record: jr.Record
+                      ) -> tuple[jr.Record, ConnectedDevice, dict[str, Any]]:
+        """Attach read-only for this host's shared ``record``.
+
+        The caller holds the volume's lock.  On success nothing is left
+        to undo here: the host-owned records (``record`` and the returned
+        connection record) say what to release, and whoever ends the
+        share releases it from them.  Returns the connection record, the
+        device and os-brick's device info.
+        """
+        connector = self._host_properties()
+        with contextlib.ExitStack() as steps:
+            attachment_id = self._create(volumes, volume, READ_ONLY)
+            self._journal.update(record, attachment_id=attachment_id)
+            steps.push(release_on_exit(
+                lambda: self._journal.undo(
+                    record, lambda: self.delete_recorded(volumes, record)),
+                "Deleting attachment %s" % attachment_id))
+            info = _connection_info(volumes.attachments.update(
+                attachment_id, volume.id, connector))
+            family = family_for(str(info["driver_volume_type"]),
+                                self._family_context)
+            data = dict(info)
+            family.check(volume.id, data)
+            connection, device, device_info = family.open_connection(
+                volume.id, data, volume.size_gib * self._gib,
+                parent=record, owned=False, shared=volume.multiattach)
+            steps.push(release_on_exit(
+                lambda: family.close(connection, volume.multiattach,
+                                     device_info),
+                "Disconnecting volume %s" % volume.id))
+            volumes.attachments.complete(attachment_id)
+            steps.pop_all()
+        return connection, device, device_info
+
     def _locked(self, name: str, fn: Callable[[], Any]) -> Any:
         with self._lock(name):
             return fn()
 
-    def _delete(self, volumes: Volumes, record: jr.Record) -> None:
+    def delete_recorded(self, volumes: Volumes, record: jr.Record) -> None:
         """Delete the attachment, unless its connection is still open.
 
         Deleting the attachment removes the export; a device still
         connected to it would then point at nothing.  Both stay, recorded,
         for recovery to undo in order (connection, then attachment).
         """
-        if self._journal.children(record):
+        if any(child.kind == jr.CONNECTION
+               for child in self._journal.children(record)):
             raise ConnectionStillOpen(
                 "Attachment %s of volume %s kept: its connection on this "
                 "host could not be closed; recovery will retry both"
@@ -164,15 +208,38 @@ class Attacher:
             try:
                 return volumes.attachments.create(volume.id, mode)
             except gs_exc.BackendException as exc:
-                if (attempt >= self._retry_attempts
-                        or errors.status_of(exc.__cause__ or exc) != 400):
+                if errors.status_of(exc.__cause__ or exc) != 400:
                     raise
+                if attempt >= self._retry_attempts:
+                    raise self._held(volumes, volume.id, exc) from exc
                 if self._recovered(volume.id):
                     continue
                 LOG.info("Volume %s is busy (attempt %d of %d); waiting "
-                         "for it to be free", volume.id, attempt,
-                         self._retry_attempts)
-                volumes.wait_until_free(volume.id)
+                         "up to %.0fs for it to be free", volume.id, attempt,
+                         self._retry_attempts, volumes.timeout)
+                try:
+                    volumes.wait_until_free(volume.id)
+                except errors.StateTimeout as timeout:
+                    raise self._held(volumes, volume.id,
+                                     timeout) from timeout
+
+    def _held(self, volumes: Volumes, volume_id: str,
+              last: Exception) -> errors.VolumeHeld:
+        """The retryable error for a volume another host keeps attached."""
+        try:
+            holders = sorted({str(a.get("host_name") or "")
+                              for a in volumes.get(volume_id).attachments})
+        except gs_exc.GlanceStoreException:
+            holders = []
+        named = [h for h in holders if h]
+        who = ("host(s) %s" % ", ".join(named) if named
+               else "another user (Cinder does not say which host)")
+        return errors.VolumeHeld(
+            message="Volume %s is attached to %s and is not multiattach; "
+            "it stayed so while waiting (at most %.0fs, "
+            "cinder_state_transition_timeout). "
+            "Try again later. Last: %s" % (volume_id, who, volumes.timeout,
+                                           last))
 
     def _recovered(self, volume_id: str) -> bool:
         if self.recover_volume is None:

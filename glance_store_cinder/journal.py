@@ -21,7 +21,11 @@ Kinds and their kind-specific ``data``:
     ``volume_id``, ``mode``, then ``attachment_id``; its ``parent`` is the
     ``volume`` record during an add.  Reserved for shared reads (issue
     10): a host-owned attachment (``owner`` null, ``shared`` true) whose
-    readers are ``reader`` records with it as parent.
+    readers are ``reader`` records with it as parent; it may carry
+    ``linger_until`` (see :mod:`sharing`).
+``reader``
+    one reader of a shared read attachment: ``volume_id``; its parent is
+    that attachment's record.
 ``connection``
     ``volume_id``, ``protocol``, ``properties`` (os-brick's connection
     properties), then ``device`` (os-brick's device info); NFS adds
@@ -325,14 +329,14 @@ class Journal:
 
 @contextlib.contextmanager
 def recorded(journal: Journal, kind: str, parent: Record | None = None,
-             **data: Any) -> Iterator[Record]:
+             *, owned: bool = True, **data: Any) -> Iterator[Record]:
     """A record that is removed if the block fails before it is handed on.
 
     For the window between writing a record and registering the undo of
     the resource it describes: if creating the resource fails, there is
     nothing to undo and the record goes.
     """
-    record = journal.begin(kind, parent, **data)
+    record = journal.begin(kind, parent, owned=owned, **data)
     try:
         yield record
     except BaseException:

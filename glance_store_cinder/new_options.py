@@ -143,6 +143,34 @@ Possible values:
 
 Related options:
     * cinder_mount_point_base
+""")),
+    cfg.FloatOpt(
+        "cinder_read_attachment_linger",
+        default=0.0,
+        min=0.0,
+        help=_("""
+Seconds to keep a read attachment after its last reader on this host.
+
+Every download of an image on this host shares one read-only attachment of
+the image's volume; the last reader out detaches it. With a linger the
+attachment stays this long after the last reader, so that back-to-back
+downloads of one image skip the attach and detach (a few tenths of a
+second each). A reader that comes meanwhile joins it. A delete of the
+image, or a write attachment of the volume, from this host ends the linger
+at once. Another host that wants a volume which is not multiattach waits
+for the linger to end (at most this long after the last reader here,
+within its ``cinder_state_transition_timeout``). Lingering needs the
+service credentials (it is ended with them when no request comes); without
+them nothing lingers.
+
+Possible values:
+    * 0 (default): detach as soon as the last reader is done
+    * A positive number of seconds; keep it well below
+      ``cinder_state_transition_timeout``
+
+Related options:
+    * cinder_state_transition_timeout
+    * cinder_store_user_name
 """))]
 
 # Older option name -> the option it stands in for.

@@ -147,6 +147,8 @@ class StoreSettings:
                                      shared=False)
     http_timeout: float = _option("cinder_http_timeout", convert=float,
                                   shared=False)
+    read_attachment_linger: float = _option(
+        "cinder_read_attachment_linger", convert=float, shared=False)
 
     @property
     def catalog_service_type(self) -> str:
@@ -230,9 +232,7 @@ class StoreSettings:
             except ValueError as exc:
                 self._fail("cinder_endpoint_template",
                            self.endpoint_template, str(exc))
-        if self.state_transition_timeout <= 0:
-            self._fail("cinder_state_transition_timeout",
-                       self.state_transition_timeout, "must be positive")
+        self._validate_waits()
         if self.http_retries < 0:
             self._fail("cinder_http_retries", self.http_retries,
                        "must not be negative")
@@ -253,6 +253,17 @@ class StoreSettings:
         if not self.mount_point_base.startswith("/"):
             self._fail("cinder_mount_point_base", self.mount_point_base,
                        "must be an absolute path")
+
+    def _validate_waits(self) -> None:
+        if self.state_transition_timeout <= 0:
+            self._fail("cinder_state_transition_timeout",
+                       self.state_transition_timeout, "must be positive")
+        if self.read_attachment_linger >= self.state_transition_timeout:
+            self._fail("cinder_read_attachment_linger",
+                       self.read_attachment_linger, "must be below "
+                       "cinder_state_transition_timeout (%s), or another "
+                       "host's readers give up while it lingers"
+                       % self.state_transition_timeout)
 
     def _validate_credentials(self) -> None:
         if self.application_credential_id or \

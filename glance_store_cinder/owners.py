@@ -127,6 +127,9 @@ class Owners:
             self._host = self._host_fn()
         return self._host
 
+    def boot_id(self) -> str:
+        return self._table.boot_id()
+
     def me(self) -> Owner:
         pid = self._table.current_pid()
         # Cached per pid: a forked worker is a new owner.

@@ -13,7 +13,13 @@ Runs at store start (``configure_add``, unless
 ``cinder_recover_at_start`` is off), lazily for one volume when Cinder
 says that volume is busy, and on demand through ``glance-store-cinder
 sweep``.  Two workers never replay at once: apply holds the journal's
-``replay`` lock.
+``replay`` lock, and each record is judged again and undone under its
+volume's lock (recovery of one volume takes only that lock).
+
+A shared read attachment (host-owned, see :mod:`sharing`) is judged as a
+whole: a dead reader's record is dropped; the attachment and its
+connection are released only when no live reader is left and no linger
+is pending, never under a live reader.
 """
 
 from __future__ import annotations
@@ -98,7 +104,8 @@ class Recovery:
     def __init__(self, journal: jr.Journal, family_context: FamilyContext,
                  volumes: Callable[[], Volumes] | None,
                  remove_volume_lock: Callable[[str], None],
-                 not_found_is_gone: bool = True) -> None:
+                 not_found_is_gone: bool = True,
+                 monotonic: Callable[[], float] | None = None) -> None:
         """
         :param volumes: the service user's volume calls; None without
             service credentials (then only local connections are undone).
@@ -111,6 +118,11 @@ class Recovery:
         self._volumes = volumes
         self._remove_volume_lock = remove_volume_lock
         self._not_found_is_gone = not_found_is_gone
+        self._monotonic = monotonic or family_context.poller.clock.monotonic
+        self.device_infos: dict[str, dict[str, Any]] = {}
+        """os-brick's device info of the connections this process made,
+        by record id, with what the journal cannot hold (a librbd
+        handle)."""
 
     # -- planning ---------------------------------------------------------
     def plan(self, volume_id: str | None = None) -> list[Step]:
@@ -121,15 +133,42 @@ class Recovery:
         for record in records:
             if record.parent:
                 children.setdefault(record.parent, []).append(record)
+        by_id = {record.id: record for record in records}
         steps = []
         for record in records:
             if volume_id is not None and record.volume_id != volume_id:
                 continue
-            reason = self._why_replay(record, children.get(record.id, []))
+            share = share_of(record, by_id)
+            if share is not None:
+                reason = self._why_release(record, share,
+                                           children.get(share.id, []))
+            else:
+                reason = self._why_replay(record,
+                                          children.get(record.id, []))
             if reason is not None:
                 steps.append(Step(record, _ACTIONS[record.kind], reason))
         steps.sort(key=lambda s: (_ORDER[s.record.kind], s.record.created))
         return steps
+
+    def _why_release(self, record: jr.Record, share: jr.Record,
+                     members: list[jr.Record]) -> str | None:
+        """Why a record of a shared read attachment goes, or None."""
+        journal = self._journal
+        if record.kind == jr.READER:
+            if record.released:
+                return "its reader let go of it"
+            verdict = journal.owners.judge(record.owner) if record.owner \
+                else None
+            return None if verdict is None or verdict.alive \
+                else verdict.reason
+        if any(m.kind == jr.READER and journal.in_use(m) for m in members):
+            return None
+        if linger_pending(share, self._monotonic(),
+                          journal.owners.boot_id()):
+            return None
+        if share.get("linger_until") is not None:
+            return "shared read attachment: its linger has ended"
+        return "shared read attachment with no live reader left"
 
     def _why_replay(self, record: jr.Record,
                     children: list[jr.Record]) -> str | None:
@@ -146,22 +185,44 @@ class Recovery:
     # -- applying ---------------------------------------------------------
     def apply(self, steps: Iterable[Step] | None = None,
               volume_id: str | None = None,
-              progress: Callable[[Step], None] | None = None) -> Outcome:
-        """Carry out ``steps`` (default: a fresh plan)."""
+              progress: Callable[[Step], None] | None = None,
+              volumes: Volumes | None = None) -> Outcome:
+        """Carry out ``steps`` (default: a fresh plan).
+
+        :param volumes: the Volumes to delete attachments with (a
+            reader's); default: the service user's.
+        """
         outcome = Outcome()
-        with self._context.lock(REPLAY_LOCK):
+        # One volume: its lock is enough (and is what its readers hold).
+        lock = (volume_lock_name(volume_id) if volume_id is not None
+                else REPLAY_LOCK)
+        with self._context.lock(lock):
             planned = list(steps) if steps is not None else self.plan(
                 volume_id)
             for step in planned:
                 if progress is not None:
                     progress(step)
-                self._apply_one(step, outcome)
+                self._apply_one(step, outcome, volumes)
             if volume_id is None:
                 self._journal.remove_stale_temporaries(
                     STALE_TEMPORARY_SECONDS)
         return outcome
 
-    def _apply_one(self, step: Step, outcome: Outcome) -> None:
+    def _apply_one(self, step: Step, outcome: Outcome,
+                   volumes: Volumes | None) -> None:
+        record = step.record
+        if record.volume_id is None:
+            self._apply_locked(step, outcome, volumes)
+            return
+        with self._context.lock(volume_lock_name(record.volume_id)):
+            # Judged again: a reader may have joined since the plan.
+            if record.id not in {s.record.id for s in
+                                 self.plan(record.volume_id)}:
+                return
+            self._apply_locked(step, outcome, volumes)
+
+    def _apply_locked(self, step: Step, outcome: Outcome,
+                      volumes: Volumes | None) -> None:
         record = step.record
         if not self._journal.exists(record):
             return  # replayed by someone else meanwhile
@@ -171,7 +232,7 @@ class Recovery:
                                    "could not be undone" % len(pending)))
             return
         try:
-            self._undo(record)
+            self._undo(record, volumes)
         except Exception as exc:
             LOG.warning("Recovery: could not %s (%s): %s", step.action,
                         step.subject, exc)
@@ -181,16 +242,18 @@ class Recovery:
                  step.reason)
         outcome.done.append(step)
 
-    def _undo(self, record: jr.Record) -> None:
+    def _undo(self, record: jr.Record, volumes: Volumes | None) -> None:
         if record.kind == jr.CONNECTION:
             family = family_for(str(record.get("protocol")), self._context)
             with self._context.lock(volume_lock_name(str(record.volume_id))):
                 # shared: another live user of the volume on this host
                 # keeps the device; only this record goes.
-                family.close(record, shared=True)
+                family.close(record, shared=True,
+                             info=self.device_infos.get(record.id))
+            self.device_infos.pop(record.id, None)
         elif record.kind == jr.ATTACHMENT:
             self._journal.undo(record, lambda: self._delete_attachment(
-                record))
+                record, volumes))
         elif record.kind == jr.VOLUME:
             self._journal.undo(record, lambda: self._delete_volume(record))
         else:
@@ -202,11 +265,13 @@ class Recovery:
                 reason="no service credentials to %s with" % what)
         return self._volumes()
 
-    def _delete_attachment(self, record: jr.Record) -> None:
+    def _delete_attachment(self, record: jr.Record,
+                           volumes: Volumes | None) -> None:
         attachment_id = record.get("attachment_id")
         if not attachment_id:
             return  # never created in Cinder
-        volumes = self._service("delete attachment %s" % attachment_id)
+        if volumes is None:
+            volumes = self._service("delete attachment %s" % attachment_id)
         with self._context.lock(volume_lock_name(str(record.volume_id))):
             self._gone_or_raise(
                 lambda: volumes.attachments.delete(str(attachment_id),
@@ -238,3 +303,26 @@ class Recovery:
                     message="%s is not visible to the store's service user "
                     "(made with a requester's token); delete it as an "
                     "admin" % what) from None
+
+
+def share_of(record: jr.Record, by_id: dict[str, jr.Record]
+             ) -> jr.Record | None:
+    """The shared read attachment ``record`` belongs to, if any."""
+    if record.kind == jr.ATTACHMENT and record.get("shared"):
+        return record
+    parent = by_id.get(record.parent) if record.parent else None
+    if parent is not None and parent.kind == jr.ATTACHMENT and \
+            parent.get("shared"):
+        return parent
+    return None
+
+
+def linger_pending(share: jr.Record, now: float, boot_id: str) -> bool:
+    """Whether a shared attachment's linger still runs.
+
+    The deadline is on the host's monotonic clock, which restarts with
+    each boot: a deadline of another boot has passed.
+    """
+    until = share.get("linger_until")
+    return (isinstance(until, (int, float)) and now < until
+            and share.get("linger_boot") == boot_id)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import shlex
 import socket
 import threading
 from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
 from glance_store import exceptions as gs_exc
@@ -24,6 +26,8 @@ from oslo_concurrency import processutils
 from oslo_config import cfg
 from oslo_utils import units
 
+from glance_store_cinder.alarm import AlarmFactory
+from glance_store_cinder.alarm import thread_alarm
 from glance_store_cinder.attachment import Attacher
 from glance_store_cinder.attachment import volume_lock_name
 from glance_store_cinder.client import CinderClients
@@ -44,6 +48,7 @@ from glance_store_cinder.polling import Poller
 from glance_store_cinder.privileged import Execute
 from glance_store_cinder.privileged import RootCommands
 from glance_store_cinder.recovery import Recovery
+from glance_store_cinder.sharing import SharedReads
 from glance_store_cinder.transfer import releaser
 from glance_store_cinder.volumes import VolumeInfo
 from glance_store_cinder.volumes import Volumes
@@ -56,6 +61,8 @@ HostProperties = Callable[[StoreSettings], dict[str, Any]]
 PrivsepInit = Callable[[list[str]], None]
 
 LOCK_PREFIX = "glance_store_cinder-"
+# The (lock path, name) of the locks each thread holds.
+_HELD = threading.local()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +85,8 @@ class Collaborators:
     privsep_init: PrivsepInit | None = None
     euid: Callable[[], int] = os.geteuid
     """This process's effective uid: decides borrowing files and privsep."""
+    alarm: AlarmFactory = thread_alarm
+    """What ends lingering read attachments when no request comes."""
 
 
 def os_brick_available() -> bool:
@@ -222,13 +231,27 @@ class StoreRuntime:
                                  settings.attachment_retry_attempts,
                                  self.gib,
                                  recover_volume=self._recover_volume)
+        self.shared_reads = SharedReads(
+            self.attacher, family_context, self.recovery, self.poller,
+            settings.read_attachment_linger,
+            self.service_volumes if settings.has_service_credentials
+            else None, collaborators.alarm)
+        self.attacher.end_share = functools.partial(
+            self.shared_reads.end, wait=True)
 
     def _recover_volume(self, volume_id: str) -> int:
         return len(self.recovery.apply(volume_id=volume_id).done)
 
     def lock(self, name: str) -> contextlib.AbstractContextManager[Any]:
-        return lockutils.lock(name, lock_file_prefix=LOCK_PREFIX,
-                              external=True, lock_path=self.lock_path)
+        """The host-wide lock ``name``; reentrant within a thread.
+
+        The first reader of a shared attachment attaches under the
+        volume's lock, and what it calls then (the lazy recovery of that
+        volume, the connect) takes the same lock again.
+        """
+        return _held_once((self.lock_path, name), lambda: lockutils.lock(
+            name, lock_file_prefix=LOCK_PREFIX, external=True,
+            lock_path=self.lock_path))
 
     def remove_volume_lock(self, volume_id: str) -> None:
         """Remove the lock file of a volume Cinder is deleting.
@@ -304,6 +327,23 @@ class StoreRuntime:
                                                   None):
             return self.service_volumes()
         return self.volumes_for(context)
+
+
+@contextlib.contextmanager
+def _held_once(name: tuple[str, str],
+               make: Callable[[], contextlib.AbstractContextManager[Any]]
+               ) -> Iterator[None]:
+    """Take a lock unless this thread already holds it."""
+    names: set[tuple[str, str]] = _HELD.__dict__.setdefault("names", set())
+    if name in names:
+        yield
+        return
+    with make():
+        names.add(name)
+        try:
+            yield
+        finally:
+            names.discard(name)
 
 
 def _lock_path(conf: cfg.ConfigOpts, settings: StoreSettings) -> str:

@@ -20,7 +20,6 @@ from oslo_utils import units
 from glance_store_cinder import location as cinder_location
 from glance_store_cinder import logmask
 from glance_store_cinder import options
-from glance_store_cinder.attachment import READ_ONLY
 from glance_store_cinder.client import CinderClients
 from glance_store_cinder.location import StoreLocation
 from glance_store_cinder.runtime import Collaborators
@@ -30,6 +29,7 @@ from glance_store_cinder.runtime import os_brick_available
 from glance_store_cinder.runtime import setup_os_brick
 from glance_store_cinder.transfer.device import opened
 from glance_store_cinder.transfer.reader import VolumeReader
+from glance_store_cinder.undo import release_on_exit
 from glance_store_cinder.upload import Image
 from glance_store_cinder.upload import Upload
 from glance_store_cinder.volumes import VolumeInfo
@@ -304,11 +304,16 @@ class Store(glance_store.driver.Store):
         length = size - offset
         if chunk_size:
             length = min(length, chunk_size)
+        shared = self.runtime.shared_reads
         with contextlib.ExitStack() as undo:
-            attachment = undo.enter_context(
-                self.runtime.attacher.attach(volumes, volume, READ_ONLY))
+            # One read-only attachment per volume and host, shared by
+            # every reader of the host (sharing.py).
+            reader, connected = shared.join(volumes, volume)
+            undo.push(release_on_exit(
+                lambda: shared.leave(volumes, reader),
+                "Leaving the read attachment of volume %s" % volume_id))
             device = undo.enter_context(opened(
-                attachment.device, writable=False,
+                connected, writable=False,
                 commands=self.runtime.root_commands))
             return (VolumeReader(undo.pop_all(), device, offset, length,
                                  self.READ_CHUNKSIZE,
@@ -322,7 +327,11 @@ class Store(glance_store.driver.Store):
     @capabilities.check
     def delete(self, location: Any, context: Any = None) -> None:
         volume_id = self._volume_id(location)
-        self.runtime.volumes_to_delete_with(context).delete(volume_id)
+        volumes = self.runtime.volumes_to_delete_with(context)
+        # A lingering read attachment of this host ends first; live
+        # readers of this host release it when they finish (waited for).
+        self.runtime.shared_reads.end(volumes, volume_id, wait=False)
+        volumes.delete(volume_id)
         self.runtime.remove_volume_lock(volume_id)
 
 

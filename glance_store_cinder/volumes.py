@@ -98,6 +98,11 @@ class Volumes:
         return self._client
 
     @property
+    def timeout(self) -> float:
+        """How long one wait for a volume lasts at most."""
+        return self._poller.timeout
+
+    @property
     def attachments(self) -> AttachmentCalls:
         return AttachmentCalls(self._client)
 

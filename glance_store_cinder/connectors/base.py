@@ -137,15 +137,34 @@ class DeviceFamily:
                   shared: bool = False) -> Iterator[ConnectedDevice]:
         """Connect; disconnect when the block ends.
 
-        The connection is recorded in the journal (``parent``: its
-        attachment's record) before os-brick connects.
-
         :param shared: the volume is multiattach: another user on this
             host (a live connection record of the same volume) keeps the
             device connected at the end.
         """
+        record, device, info = self.open_connection(
+            volume_id, data, expected_size, parent, shared=shared)
+        try:
+            yield device
+        except BaseException as exc:
+            self._close_logged(record, exc, shared, info)
+            raise
+        self.close(record, shared, info)
+
+    def open_connection(self, volume_id: str, data: dict[str, Any],
+                        expected_size: int, parent: jr.Record | None = None,
+                        *, owned: bool = True, shared: bool = False
+                        ) -> tuple[jr.Record, ConnectedDevice,
+                                   dict[str, Any]]:
+        """Connect and check the device; the caller closes the record.
+
+        The connection is recorded in the journal (``parent``: its
+        attachment's record) before os-brick connects; ``owned=False``
+        makes it a host-owned record (a shared read attachment's, which
+        outlives the process that connected it).  Returns the record,
+        the device and os-brick's device info.
+        """
         journal = self.context.journal
-        with jr.recorded(journal, jr.CONNECTION, parent,
+        with jr.recorded(journal, jr.CONNECTION, parent, owned=owned,
                          volume_id=volume_id, protocol=self.protocol,
                          properties=data) as record:
             info = self.connect(volume_id, data)
@@ -155,12 +174,7 @@ class DeviceFamily:
         except BaseException as exc:
             self._close_logged(record, exc, shared, info)
             raise
-        try:
-            yield device
-        except BaseException as exc:
-            self._close_logged(record, exc, shared, info)
-            raise
-        self.close(record, shared, info)
+        return record, device, info
 
     def close(self, record: jr.Record, shared: bool = False,
               info: dict[str, Any] | None = None) -> None:

@@ -13,12 +13,10 @@ moved aside and stops counting.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
 import stat
-from collections.abc import Iterator
 from typing import Any
 
 from glance_store_cinder import journal as jr
@@ -95,17 +93,18 @@ class NfsFamily(DeviceFamily):
     def connector_kwargs(self) -> dict[str, Any]:
         return {"conn": {"mount_point_base": self.context.mount_point_base}}
 
-    @contextlib.contextmanager
-    def connected(self, volume_id: str, data: dict[str, Any],
-                  expected_size: int, parent: jr.Record | None = None,
-                  shared: bool = False) -> Iterator[ConnectedDevice]:
+    def open_connection(self, volume_id: str, data: dict[str, Any],
+                        expected_size: int, parent: jr.Record | None = None,
+                        *, owned: bool = True, shared: bool = False
+                        ) -> tuple[jr.Record, ConnectedDevice,
+                                   dict[str, Any]]:
         # The share's holders decide about unmounting, for multiattach
         # volumes too: a file on a share has no device to keep.
         share = share_of(data)
         journal = self.context.journal
         mount_point = self.mount_point(data)
         with self.context.lock(share_lock_name(share)):
-            with jr.recorded(journal, jr.CONNECTION, parent,
+            with jr.recorded(journal, jr.CONNECTION, parent, owned=owned,
                              volume_id=volume_id, protocol=self.protocol,
                              properties=data, share=share,
                              mount_point=mount_point) as record:
@@ -118,11 +117,10 @@ class NfsFamily(DeviceFamily):
                               str(device.path),
                               "it is not in the share's mount point %s"
                               % mount_point)
-            yield device
         except BaseException as exc:
             self._close_logged(record, exc, shared, info)
             raise
-        self.close(record, shared, info)
+        return record, device, info
 
     def close(self, record: jr.Record, shared: bool = False,
               info: dict[str, Any] | None = None) -> None:

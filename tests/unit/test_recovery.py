@@ -98,13 +98,14 @@ def test_plan_says_what_and_why_and_changes_nothing(
     abandoned = crash_reading(env, store, location)  # noqa: F841
     restarted = env.store(cinder_recover_at_start=False)
     steps = restarted.runtime.recovery.plan()
-    assert kinds(steps) == ["connection", "attachment"]
-    assert all("has exited" in s.reason for s in steps)
-    assert [s.action for s in steps] == ["disconnect",
+    assert kinds(steps) == ["reader", "connection", "attachment"]
+    assert "has exited" in steps[0].reason
+    assert all("no live reader" in s.reason for s in steps[1:])
+    assert [s.action for s in steps] == ["forget the reader", "disconnect",
                                          "delete the attachment"]
-    assert vid in steps[1].subject
+    assert vid in steps[2].subject
     assert len(env.cloud.volume(vid).attachments) == 1
-    assert len(restarted.runtime.journal.records()) == 2
+    assert len(restarted.runtime.journal.records()) == 3
     outcome = restarted.runtime.recovery.apply(steps)
     assert outcome.done == steps and not outcome.failed
     env.assert_clean(keep=[vid])
@@ -126,7 +127,9 @@ def test_live_workers_and_other_hosts_are_never_touched(
     restarted = env.store()
     assert restarted.runtime.recovery.plan() == []
     assert len(env.cloud.volume(vid).attachments) == 1
-    assert len(journal.records()) == 3
+    # the shared attachment, its connection, the live reader, the other
+    # host's record
+    assert len(journal.records()) == 4
     env.processes.become(4242)
     assert b"".join(reader) == data[CHUNK:]
     assert [r.id for r in journal.records()] == [other_host.id]
