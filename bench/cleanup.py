@@ -70,16 +70,9 @@ def remove_volume(client: Any, volume: Any) -> None:
             client.attachments.delete(att.get("attachment_id")
                                       or att.get("id"))
     if volume.status in BUSY:
-        # Give Cinder a moment to finish what it was doing.
-        try:
-            volume = Poller(timeout=30, first_interval=0.5, growth=1.0
-                            ).wait(lambda: client.volumes.get(volume.id),
-                                   lambda v: v.status not in SETTLING,
-                                   "volume %s to settle" % volume.id)
-        except cexc.NotFound:
+        volume = _settled(client, volume)
+        if volume is None:
             return
-        except StateTimeout:
-            pass
     try:
         client.volumes.delete(volume.id)
         return
@@ -97,6 +90,22 @@ def remove_volume(client: Any, volume: Any) -> None:
         return
     except Exception:
         client.volumes.force_delete(volume.id)
+
+
+def _settled(client: Any, volume: Any) -> Any:
+    """The volume once Cinder finished what it was doing (30 s at most);
+    None when it is gone."""
+    from cinderclient import exceptions as cexc
+
+    try:
+        return Poller(timeout=30, first_interval=0.5, growth=1.0).wait(
+            lambda: client.volumes.get(volume.id),
+            lambda v: v.status not in SETTLING,
+            "volume %s to settle" % volume.id)
+    except cexc.NotFound:
+        return None
+    except StateTimeout:
+        return volume
 
 
 def wait_gone(client: Any, ids: Iterable[str], timeout: float = 180,

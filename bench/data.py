@@ -219,30 +219,8 @@ class DataSet:
 
         def run(algorithm: str) -> None:
             for file in {s.file for s in slices}:
-                fd = os.open(self.path(file), os.O_RDONLY)
-                try:
-                    mine = sorted((s for s in slices if s.file == file),
-                                  key=lambda s: (s.offset, -s.length))
-                    # Slices starting at one offset share a running hash,
-                    # copied at each of their ends.
-                    by_start: dict[int, list[Slice]] = {}
-                    for s in mine:
-                        by_start.setdefault(s.offset, []).append(s)
-                    for start, group in by_start.items():
-                        ends = sorted({s.offset + s.length for s in group})
-                        h = new_hash(algorithm)
-                        pos = start
-                        for end in ends:
-                            while pos < end:
-                                n = min(_GEN_STEP, end - pos)
-                                h.update(os.pread(fd, n, pos))
-                                pos += n
-                            for s in group:
-                                if s.offset + s.length == end:
-                                    out[s.key()][algorithm] = \
-                                        h.copy().hexdigest()
-                finally:
-                    os.close(fd)
+                mine = [s for s in slices if s.file == file]
+                _hash_slices(self.path(file), mine, algorithm, out)
 
         threads = [threading.Thread(target=run, args=(a,))
                    for a in ("md5", "sha512")]
@@ -260,6 +238,31 @@ class DataSet:
         return sum(n for _, n in sparse_layout(s.length))
 
 
+def _hash_slices(path: str, slices: list[Slice], algorithm: str,
+                 out: dict[str, dict[str, str]]) -> None:
+    """Put each slice's digest in ``out[slice.key()][algorithm]``.
+
+    Slices starting at one offset share a running hash, copied at each of
+    their ends.
+    """
+    by_start: dict[int, list[Slice]] = {}
+    for s in sorted(slices, key=lambda s: (s.offset, -s.length)):
+        by_start.setdefault(s.offset, []).append(s)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for start, group in by_start.items():
+            h = new_hash(algorithm)
+            pos = start
+            for end in sorted({s.offset + s.length for s in group}):
+                while pos < end:
+                    n = min(_GEN_STEP, end - pos)
+                    h.update(os.pread(fd, n, pos))
+                    pos += n
+                for s in group:
+                    if s.offset + s.length == end:
+                        out[s.key()][algorithm] = h.copy().hexdigest()
+    finally:
+        os.close(fd)
 def from_spec(spec: dict[str, Any]) -> tuple[Profile, DataSet]:
     """The profile a subprocess's spec names, and its data, ready."""
     profile = QUICK if spec["profile"] == "quick" else FULL

@@ -1,5 +1,10 @@
 """Functional tier: the driver against the real services of
-tools/openstack-aio/up (Keystone, Cinder with its NFS driver, RabbitMQ).
+tools/openstack-aio/up (Keystone, Cinder with its NFS backend and its
+loop-device ``block`` backend, RabbitMQ).
+
+Tests that hold for every device family take the ``family_store`` fixture:
+they run once on an NFS store (a file on a share) and once on a block store
+(a loop device standing in for a SAN LUN, growing online).
 
 Stores are configured by a glance-api.conf-style file and loaded through
 glance_store's own ``register_store_opts`` / ``create_multi_stores``.
@@ -8,10 +13,13 @@ A missing environment fails the run: it is never skipped.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import pathlib
 import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from typing import Any
 
 import pytest
@@ -26,7 +34,14 @@ from oslo_context import context as oslo_context
 
 AIO_DIR = pathlib.Path(os.environ.get("GSC_AIO_DIR",
                                       "/var/lib/glance-store-cinder-aio"))
-STORES = ("fast", "slow", "missing", "tenant", "appcred")
+STORES = ("fast", "slow", "missing", "tenant", "appcred", "block",
+          "blockoff")
+# The store each device family is tested through.
+FAMILY_STORES = {"nfs": "fast", "block": "block"}
+
+if TYPE_CHECKING:
+    from tests.functional.test_glance_api import Cleanup
+    from tests.functional.test_glance_api import Glance
 
 
 def load_env() -> dict[str, Any]:
@@ -79,6 +94,13 @@ cinder_volume_type = {types["fast"]}
 cinder_store_multitenant = true
 cinder_endpoint_template = {env["cinder"]["endpoint_template"]}
 
+[block]
+cinder_volume_type = {types["block"]}
+cinder_do_extend_attached = true
+
+[blockoff]
+cinder_volume_type = {types["block"]}
+
 [appcred]
 cinder_volume_type = {types["fast"]}
 cinder_store_user_name =
@@ -99,7 +121,8 @@ helper_command = {env["os_brick"]["privsep_helper_command"]}
 
 
 @pytest.fixture(scope="session")
-def stores(aio, tmp_path_factory) -> dict[str, Any]:
+def stores(aio: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+           ) -> dict[str, Any]:
     base = tmp_path_factory.mktemp("glance")
     conf_file = base / "glance-api.conf"
     conf_file.write_text(_conf_text(aio, base))
@@ -124,7 +147,7 @@ def keystone_session(env: dict[str, Any], user: str, password: str,
 
 
 @pytest.fixture(scope="session")
-def admin_cinder(aio):
+def admin_cinder(aio: dict[str, Any]) -> Any:
     svc = aio["service_user"]
     session = keystone_session(aio, svc["username"], svc["password"],
                                svc["project_name"])
@@ -133,7 +156,8 @@ def admin_cinder(aio):
 
 
 @pytest.fixture(scope="session")
-def demo_contexts(aio):
+def demo_contexts(aio: dict[str, Any]
+                  ) -> dict[str, oslo_context.RequestContext]:
     """Request contexts of two users in two projects (multitenant)."""
     out = {}
     for key, user in zip("ab", aio["demo"][:2], strict=True):
@@ -146,7 +170,7 @@ def demo_contexts(aio):
     return out
 
 
-def _all_volumes(cinder) -> dict[str, Any]:
+def _all_volumes(cinder: Any) -> dict[str, Any]:
     return {v.id: v for v in cinder.volumes.list(
         search_opts={"all_tenants": 1})}
 
@@ -158,9 +182,32 @@ def _mounts_under(base: pathlib.Path) -> list[str]:
                 if line.split()[1].startswith(prefix)]
 
 
+@pytest.fixture(params=sorted(FAMILY_STORES))
+def family_store(request: pytest.FixtureRequest) -> str:
+    """The name of a store of each device family (nfs, block)."""
+    return FAMILY_STORES[request.param]
+
+
+def block_loop_devices(env: dict[str, Any]) -> list[str]:
+    """Loop devices bound to volumes of the block backend."""
+    prefix = env["block"]["volumes_dir"].rstrip("/") + "/"
+    found = []
+    for backing in glob.glob("/sys/block/loop*/loop/backing_file"):
+        try:
+            with open(backing) as f:
+                if f.read().startswith(prefix):
+                    found.append("/dev/" + backing.split("/")[3])
+        except OSError:
+            continue   # detached meanwhile
+    return sorted(found)
+
+
 @pytest.fixture(autouse=True)
-def leaves_nothing_behind(request, admin_cinder, stores):
-    """After each test: no new volume, no attachment, no stray mount."""
+def leaves_nothing_behind(request: pytest.FixtureRequest,
+                          aio: dict[str, Any], admin_cinder: Any,
+                          stores: dict[str, Any]) -> Iterator[None]:
+    """After each test: no new volume, no attachment, no stray mount, no
+    loop device of the block backend."""
     before = set(_all_volumes(admin_cinder))
     keep: set[str] = set()
     request.node.keep_volumes = keep
@@ -174,20 +221,24 @@ def leaves_nothing_behind(request, admin_cinder, stores):
         attached = {vid: v.status for vid, v in now.items()
                     if v.attachments or v.status in ("in-use", "attaching",
                                                       "detaching")}
-        if (not leaked and not attached) or time.monotonic() > deadline:
+        loops = block_loop_devices(aio)
+        if ((not leaked and not attached and not loops)
+                or time.monotonic() > deadline):
             break
         time.sleep(0.5)
     assert not leaked, "volumes left behind: %s" % leaked
     assert not attached, "volumes still attached: %s" % attached
+    assert not loops, "loop devices left bound: %s" % loops
     assert _mounts_under(stores["_mount_base"]) == []
 
 
-def location_for(uri: str, store: str):
+def location_for(uri: str, store: str) -> gs_location.Location:
     return gs_location.get_location_from_uri_and_backend(uri, store,
                                                          conf=cfg.CONF)
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
     env_path = AIO_DIR / "env.json"
     if env_path.exists():
         timings = json.loads(env_path.read_text()).get("timings", {})
@@ -199,3 +250,47 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     failed = len(terminalreporter.stats.get("failed", []))
     terminalreporter.write_line(
         "functional tests executed: %d" % (passed + failed))
+
+
+# -- glance-api over HTTP (test_glance_api, test_faults) -----------------
+# The classes live in test_glance_api, which imports this module: imported
+# when a fixture is first used.
+@pytest.fixture(scope="module")
+def admin_session(aio: dict[str, Any]) -> Any:
+    a = aio["admin"]
+    return keystone_session(aio, a["username"], a["password"],
+                            a["project_name"])
+
+
+@pytest.fixture(scope="module")
+def glance(aio: dict[str, Any], admin_session: Any) -> Glance:
+    from tests.functional.test_glance_api import Glance
+
+    assert aio["glance"]["enabled"], "glance-api is not part of the stack"
+    return Glance(admin_session, aio["glance"]["url"])
+
+
+@pytest.fixture(scope="module")
+def glance_service(aio: dict[str, Any]) -> Glance:
+    from tests.functional.test_glance_api import Glance
+
+    s = aio["service_user"]
+    return Glance(keystone_session(aio, s["username"], s["password"],
+                                   s["project_name"]), aio["glance"]["url"])
+
+
+@pytest.fixture(scope="module")
+def cinder(admin_session: Any) -> Any:
+    """Cinder as ``admin`` in project ``admin`` (the images' owner)."""
+    return cinder_v3.Client(session=admin_session, service_type="volumev3",
+                            api_version=api_versions.APIVersion("3.60"))
+
+
+@pytest.fixture
+def cleanup(glance: Glance, glance_service: Glance,
+            cinder: Any) -> Iterator[Cleanup]:
+    from tests.functional.test_glance_api import Cleanup
+
+    done = Cleanup(glance, glance_service, cinder)
+    with done.stack:
+        yield done

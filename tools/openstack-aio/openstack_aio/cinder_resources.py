@@ -8,12 +8,16 @@ from openstack_aio.credentials import Secrets
 from openstack_aio.keystone_resources import KeystoneInfo
 from openstack_aio.keystone_resources import password_auth
 from openstack_aio.settings import BACKEND
+from openstack_aio.settings import BACKENDS
 from openstack_aio.settings import CINDER_HOST
 from openstack_aio.settings import CINDER_URL
 from openstack_aio.settings import QUOTA_GIGABYTES
 from openstack_aio.settings import QUOTA_VOLUMES
+from openstack_aio.settings import TYPE_BACKENDS
 from openstack_aio.settings import VOLUME_TYPES
 from openstack_aio.util import api
+
+DEFAULT_TYPE = "__DEFAULT__"
 
 
 def cinder_admin(sec: Secrets) -> tuple[str, str]:
@@ -29,17 +33,18 @@ def cinder_services_up(sec: Secrets) -> dict[str, bool]:
           if s["state"] == "up" and s["status"] == "enabled"}
     return {
         "cinder-scheduler": ("cinder-scheduler", CINDER_HOST) in up,
-        "cinder-volume": ("cinder-volume",
-                          "%s@%s" % (CINDER_HOST, BACKEND)) in up,
+        "cinder-volume": all(
+            ("cinder-volume", "%s@%s" % (CINDER_HOST, backend)) in up
+            for backend in BACKENDS),
     }
 
 
-def cinder_pools(sec: Secrets) -> list[str]:
+def cinder_pools(sec: Secrets, backend: str) -> list[str]:
     token, base = cinder_admin(sec)
     pools = api("GET", base + "/scheduler-stats/get_pools",
                 token=token)[0]["pools"]
     return [p["name"] for p in pools
-            if p["name"].startswith("%s@%s#" % (CINDER_HOST, BACKEND))]
+            if p["name"].startswith("%s@%s#" % (CINDER_HOST, backend))]
 
 
 def ensure_volume_type(token: str, base: str, by_name: dict[str, Any],
@@ -58,7 +63,7 @@ def ensure_volume_type(token: str, base: str, by_name: dict[str, Any],
 def quota_set() -> dict[str, int]:
     quota = {"volumes": QUOTA_VOLUMES, "gigabytes": QUOTA_GIGABYTES,
              "snapshots": QUOTA_VOLUMES, "per_volume_gigabytes": -1}
-    for key in ("fast", "slow"):
+    for key in TYPE_BACKENDS:
         name = VOLUME_TYPES[key]
         quota["volumes_" + name] = QUOTA_VOLUMES
         quota["gigabytes_" + name] = QUOTA_GIGABYTES
@@ -70,9 +75,14 @@ def setup_cinder(sec: Secrets, ks_info: KeystoneInfo) -> None:
     token, base = cinder_admin(sec)
     types = api("GET", base + "/types?is_public=None", token=token)[0]
     by_name = {t["name"]: t for t in types["volume_types"]}
-    for key in ("fast", "slow"):
+    for key, backend in TYPE_BACKENDS.items():
         ensure_volume_type(token, base, by_name, VOLUME_TYPES[key], key,
-                           BACKEND)
+                           backend)
+    # Volumes created without a type stay on the NFS backend, as before
+    # the block backend existed (the capacity weigher would otherwise
+    # pick whichever has more free space).
+    ensure_volume_type(token, base, by_name, DEFAULT_TYPE, "default",
+                       BACKEND)
     missing = by_name.get(VOLUME_TYPES["missing"])
     if missing is not None:
         api("DELETE", base + "/types/" + missing["id"], token=token)
