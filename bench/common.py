@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
 import pathlib
 import signal
 import subprocess
-import time
 import traceback
 from collections.abc import Callable
 from typing import Any
+
+from glance_store_cinder.errors import StateTimeout
+from glance_store_cinder.polling import Poller
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -47,13 +50,16 @@ def write_json(path: pathlib.Path | str, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def drop_caches() -> float:
-    """``sync`` then drop the page cache; the seconds it took."""
-    start = time.perf_counter()
+def drop_caches() -> bool:
+    """``sync`` then drop the page cache; False when not allowed (not
+    root), and only synced."""
     os.sync()
-    with open("/proc/sys/vm/drop_caches", "w") as f:
-        f.write("3\n")
-    return time.perf_counter() - start
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+    except PermissionError:
+        return False
+    return True
 
 
 def mounts_under(*bases: str | os.PathLike[str]) -> list[str]:
@@ -71,18 +77,21 @@ def unmount_all_under(*bases: str | os.PathLike[str]) -> list[str]:
     """Unmount whatever is mounted below ``bases``; return what was."""
     left = mounts_under(*bases)
     for point in sorted(left, key=len, reverse=True):
-        for _ in range(5):
-            done = subprocess.run(["umount", point], capture_output=True,
-                                  text=True)
-            if done.returncode == 0 or point not in mounts_under(point):
-                break
-            time.sleep(0.5)
+        # A share just released may still be busy for a moment.
+        with contextlib.suppress(StateTimeout):
+            Poller(timeout=2.5, first_interval=0.5, growth=1.0).wait(
+                functools.partial(_unmount, point), bool, "umount %s" % point)
         with contextlib.suppress(OSError):
             os.rmdir(point)
     still = mounts_under(*bases)
     if still:
         raise RuntimeError("still mounted after umount: %s" % still)
     return left
+
+
+def _unmount(point: str) -> bool:
+    done = subprocess.run(["umount", point], capture_output=True)
+    return done.returncode == 0 or point not in mounts_under(point)
 
 
 def volume_path(env: dict[str, Any], volume_id: str) -> str:

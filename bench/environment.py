@@ -10,6 +10,8 @@ from typing import Any
 
 from bench.common import ENV_JSON
 from bench.common import REPO
+from glance_store_cinder.errors import StateTimeout
+from glance_store_cinder.polling import Poller
 
 AIO = REPO / "tools" / "openstack-aio"
 
@@ -59,23 +61,37 @@ def ensure(log: Callable[[str], None], allow_start: bool = True,
     does not answer is waited for (and started again, at most twice)
     until ``wait`` seconds have passed.
     """
-    started = 0.0
-    deadline = time.monotonic() + wait
-    attempts = 0
-    while True:
+    starts = _Starts(log, allowed=2 if allow_start else 0)
+    try:
+        env = Poller(timeout=wait, first_interval=5, growth=1.0).wait(
+            starts.look, lambda found: found is not None,
+            "the environment")
+    except StateTimeout as exc:
+        raise RuntimeError(
+            "the environment is not healthy after %d s: see "
+            "tools/openstack-aio/status" % wait) from exc
+    assert env is not None
+    return env, starts.seconds
+
+
+class _Starts:
+    """One look at the environment, starting it when it is down."""
+
+    def __init__(self, log: Callable[[str], None], allowed: int) -> None:
+        self.log = log
+        self.left = allowed
+        self.seconds = 0.0
+
+    def look(self) -> dict[str, Any] | None:
         ok = healthy()
+        if not ok and self.left:
+            self.left -= 1
+            self.seconds += start(self.log)
+            ok = healthy()
         if ok:
-            env = json.loads(ENV_JSON.read_text())
+            env: dict[str, Any] = json.loads(ENV_JSON.read_text())
             if cinder_answers(env):
-                return env, started
-        if time.monotonic() > deadline:
-            raise RuntimeError(
-                "the environment is not healthy after %d s: see "
-                "tools/openstack-aio/status" % wait)
-        if not ok and allow_start and attempts < 2:
-            attempts += 1
-            started += start(log)
-            continue
-        log("bench: waiting for the environment (%s)" % (
+                return env
+        self.log("bench: waiting for the environment (%s)" % (
             "Cinder does not answer yet" if ok else "not healthy"))
-        time.sleep(5)
+        return None

@@ -29,6 +29,7 @@ from keystoneauth1 import token_endpoint
 from keystoneauth1.access import service_catalog
 
 from glance_store_cinder import errors
+from glance_store_cinder.endpoint import format_endpoint
 from glance_store_cinder.options import StoreSettings
 
 try:
@@ -40,10 +41,9 @@ except ImportError:  # reported by Store.configure_add
 
 LOG = logging.getLogger(__name__)
 
-# 3.54: attachments accept an attach mode, so readers attach read-only.
+# 3.54: attachments accept an attach mode, so readers attach read-only
+# (and, since 3.42, a volume that is attached can be extended).
 API_VERSION = "3.54"
-# 3.42: extending a volume that is attached (in-use).
-ONLINE_EXTEND_VERSION = "3.42"
 
 HttpSessionFactory = Callable[[], requests.Session]
 
@@ -56,22 +56,13 @@ class Requester:
     user_id: str | None
     project_id: str | None
     service_catalog: Any
-    template_values: dict[str, Any]
 
     @classmethod
     def from_context(cls, context: Any) -> Requester:
-        project = getattr(context, "project_id", None)
-        user = getattr(context, "user_id", None)
-        to_dict = getattr(context, "to_dict", None)
-        values = dict(to_dict()) if callable(to_dict) else {}
-        values.setdefault("tenant", project)
-        values.setdefault("project_id", project)
-        values.setdefault("user", user)
-        values.setdefault("user_id", user)
         return cls(auth_token=getattr(context, "auth_token", None),
-                   user_id=user, project_id=project,
-                   service_catalog=getattr(context, "service_catalog", None),
-                   template_values=values)
+                   user_id=getattr(context, "user_id", None),
+                   project_id=getattr(context, "project_id", None),
+                   service_catalog=getattr(context, "service_catalog", None))
 
 
 class CinderClients:
@@ -89,10 +80,6 @@ class CinderClients:
     def available() -> bool:
         return cinder_v3 is not None
 
-    @property
-    def settings(self) -> StoreSettings:
-        return self._settings
-
     def _verify(self) -> bool | str:
         if self._settings.api_insecure:
             return False
@@ -101,20 +88,22 @@ class CinderClients:
     def _new_session(self, auth: Any = None) -> ks_session.Session:
         http = (self._http_session_factory()
                 if self._http_session_factory else None)
+        # A timeout on every request: a service that accepts and never
+        # answers must not block glance-api (nor a volume's lock) forever.
         return ks_session.Session(auth=auth, verify=self._verify(),
-                                  session=http)
+                                  session=http,
+                                  timeout=self._settings.http_timeout)
 
-    def _service_auth(self) -> Any:
+    def _service_auth(self, auth_url: str) -> Any:
         s = self._settings
-        assert s.auth_address  # has_service_credentials was checked
         if s.uses_application_credential:
             return identity.V3ApplicationCredential(
-                auth_url=s.auth_address,
+                auth_url=auth_url,
                 application_credential_id=s.application_credential_id,
                 application_credential_secret=str(
                     s.application_credential_secret))
         return identity.V3Password(
-            auth_url=s.auth_address,
+            auth_url=auth_url,
             username=s.user_name,
             password=str(s.password),
             user_domain_name=s.user_domain_name,
@@ -122,7 +111,10 @@ class CinderClients:
             project_domain_name=s.project_domain_name)
 
     def service_session(self) -> ks_session.Session:
-        if not self._settings.has_service_credentials:
+        # has_service_credentials implies an auth address; naming it here
+        # gives the type checker the str that keystoneauth1 wants.
+        auth_url = self._settings.auth_address
+        if not (auth_url and self._settings.has_service_credentials):
             raise gs_exc.BadStoreConfiguration(
                 store_name=self._settings.store_name,
                 reason="no service credentials configured "
@@ -131,7 +123,7 @@ class CinderClients:
         with self._lock:
             if self._service_session is None:
                 self._service_session = self._new_session(
-                    self._service_auth())
+                    self._service_auth(auth_url))
             return self._service_session
 
     def _client(self, session: ks_session.Session, auth: Any,
@@ -159,10 +151,8 @@ class CinderClients:
             with errors.cinder_errors("Authenticating the service user of "
                                       "store %s" % self._settings.store_name):
                 project_id = session.get_project_id()
-            endpoint = self._settings.endpoint_template % {
-                "tenant": project_id, "project_id": project_id,
-                "user": session.get_user_id(),
-                "user_id": session.get_user_id()}
+                user_id = session.get_user_id()
+            endpoint = self._endpoint_from_template(project_id, user_id)
         return self._client(session, None, endpoint, version)
 
     def requester_client(self, context: Any,
@@ -186,10 +176,21 @@ class CinderClients:
         session = self._new_session(auth)
         return self._client(session, auth, endpoint, version)
 
+    def _endpoint_from_template(self, project_id: str | None,
+                                user_id: str | None) -> str:
+        template = str(self._settings.endpoint_template)
+        try:
+            return format_endpoint(template, project_id, user_id)
+        except ValueError as exc:  # validated at start; kept typed anyway
+            raise gs_exc.BadStoreConfiguration(
+                store_name=self._settings.store_name,
+                reason="invalid cinder_endpoint_template %r: %s"
+                % (template, exc)) from exc
+
     def _requester_endpoint(self, req: Requester) -> str:
         s = self._settings
         if s.endpoint_template:
-            return s.endpoint_template % req.template_values
+            return self._endpoint_from_template(req.project_id, req.user_id)
         if not req.service_catalog:
             raise gs_exc.BadStoreConfiguration(
                 store_name=s.store_name,

@@ -37,6 +37,15 @@ class StateTimeout(gs_exc.BackendException):
     """A volume or attachment did not reach the expected state in time."""
 
 
+class VolumeHeld(gs_exc.RemoteServiceUnavailable, gs_exc.BackendException):
+    """A volume that is not multiattach is attached to another host.
+
+    Retryable: Glance answers 503 (Service Unavailable) to a download
+    (it maps RemoteServiceUnavailable so); still a BackendException for
+    callers that catch those.
+    """
+
+
 class VolumeInErrorState(gs_exc.BackendException):
     """Cinder put the volume in an error state."""
 

@@ -5,8 +5,13 @@ Accepted forms::
     cinder://<store>/<volume_id>   (multi-store)
     cinder://<volume_id>           (single-store, and legacy multi-store)
 
-Anything else (an empty id, an id that is not a UUID, extra path segments,
-``..``, a query or fragment) is refused with ``BadStoreUri``.
+Anything else (an empty id, an id that is not a canonical UUID, extra path
+segments, ``..``, a query or fragment) is refused with ``BadStoreUri``.
+
+Volume ids are canonical: 36 characters, lower-case hex and dashes, as
+Cinder writes them.  oslo.utils' ``is_uuid_like`` also takes ``{...}``,
+``urn:uuid:``, 32 bare digits and upper case, so two location strings
+could name one volume, and whatever is accepted is sent to Cinder's URL.
 """
 
 from __future__ import annotations
@@ -17,10 +22,16 @@ from typing import Any
 
 import glance_store.location
 from glance_store import exceptions as gs_exc
-from oslo_utils import uuidutils
 
 SCHEME = "cinder"
-_STORE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_STORE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_VOLUME_ID = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def is_volume_id(text: Any) -> bool:
+    """Whether ``text`` is a volume id as Cinder writes it."""
+    return isinstance(text, str) and _VOLUME_ID.fullmatch(text) is not None
 
 
 def _bad(uri: str, why: str) -> gs_exc.BadStoreUri:
@@ -41,14 +52,15 @@ def parse(uri: str) -> tuple[str | None, str]:
         store, volume_id = None, segments[0]
     elif len(segments) == 2:
         store, volume_id = segments
-        if not _STORE_NAME.match(store) or ".." in store:
+        if not _STORE_NAME.fullmatch(store) or ".." in store:
             raise _bad(uri, "store name %r is not valid" % store)
     else:
         raise _bad(uri, "expected cinder://[<store>/]<volume_id>")
     if not volume_id:
         raise _bad(uri, "the volume id is empty")
-    if not uuidutils.is_uuid_like(volume_id):
-        raise _bad(uri, "volume id %r is not a UUID" % volume_id)
+    if not is_volume_id(volume_id):
+        raise _bad(uri, "volume id %r is not a canonical (lower-case, "
+                   "dashed) UUID" % volume_id)
     return store, volume_id
 
 

@@ -8,14 +8,14 @@ name (help text included), so a redefinition would stop glance-api from
 starting.  Importing them also keeps names, types and defaults identical,
 which is what makes an existing ``glance-api.conf`` work unchanged.
 
-The options this driver adds are defined here.
+The options this driver adds are defined in :mod:`new_options`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,35 +25,11 @@ from oslo_config import cfg
 from oslo_utils.imageutils import format_inspector
 
 from glance_store_cinder._i18n import _
+from glance_store_cinder.endpoint import format_endpoint
+from glance_store_cinder.new_options import DEPRECATED_ALIASES
+from glance_store_cinder.new_options import NEW_OPTIONS
 
 LOG = logging.getLogger(__name__)
-
-# The names of the in-tree driver's options, in the order it declares them.
-SHARED_OPTION_NAMES: tuple[str, ...] = (
-    "cinder_catalog_info",
-    "cinder_endpoint_template",
-    "cinder_os_region_name",
-    "cinder_ca_certificates_file",
-    "cinder_http_retries",
-    "cinder_state_transition_timeout",
-    "cinder_api_insecure",
-    "cinder_store_auth_address",
-    "cinder_store_user_name",
-    "cinder_store_user_domain_name",
-    "cinder_store_password",
-    "cinder_store_application_credential_id",
-    "cinder_store_application_credential_secret",
-    "cinder_store_project_name",
-    "cinder_store_project_domain_name",
-    "rootwrap_config",
-    "cinder_volume_type",
-    "cinder_enforce_multipath",
-    "cinder_use_multipath",
-    "cinder_mount_point_base",
-    "cinder_do_extend_attached",
-    "cinder_attachment_retry_attempts",
-)
-
 
 def _in_tree_options() -> list[cfg.Opt]:
     # Imported here, not at module level, so that listing options never
@@ -61,112 +37,18 @@ def _in_tree_options() -> list[cfg.Opt]:
     from glance_store._drivers.cinder import store as in_tree
 
     by_name = {opt.name: opt for opt in in_tree.Store.OPTIONS}
-    missing = [name for name in SHARED_OPTION_NAMES if name not in by_name]
+    shared = SHARED_OPTION_NAMES
+    missing = [name for name in shared if name not in by_name]
     if missing:
         raise RuntimeError(
             "glance_store's cinder driver lacks options %s; this "
             "glance_store release is not supported" % ", ".join(missing))
-    return [by_name[name] for name in SHARED_OPTION_NAMES]
-
-
-_NEW_OPTIONS = [
-    cfg.BoolOpt(
-        "cinder_store_multitenant",
-        default=False,
-        help=_("""
-Store each image in the requesting user's project.
-
-When enabled, the volume that holds an image is created, read and deleted
-with the token of the user who makes the request, in that user's project,
-instead of with the service credentials in the service project. Volumes
-then count against the users' quotas and can only be reached by them.
-
-The service credentials, when configured, are still used at start to check
-that ``cinder_volume_type`` exists.
-
-Possible values:
-    * True or False
-
-Related options:
-    * cinder_catalog_info
-    * cinder_endpoint_template
-    * cinder_store_user_name
-    * cinder_store_password
-""")),
-    cfg.ListOpt(
-        "cinder_bootable_volume_formats",
-        default=[],
-        help=_("""
-Disk formats for which the image volume is marked bootable.
-
-After an upload the first bytes of the image are inspected (with
-oslo.utils' format inspector); when the detected format is in this list the
-volume's bootable flag is set, so Cinder and Nova can boot from volumes
-cloned from it. Formats not listed leave the flag unset.
-
-Possible values:
-    * A comma separated list of disk formats known to oslo.utils' format
-      inspector, for example ``raw,qcow2``
-    * An empty list (default) never sets the flag
-
-Related options:
-    * None
-""")),
-    cfg.BoolOpt(
-        "cinder_thin_provisioning",
-        default=False,
-        help=_("""
-Skip writing all-zero blocks of an image into a new volume.
-
-A freshly created volume on a backend that returns zeros for unwritten
-blocks (sparse files on NFS, thin LUNs) does not need the zeros of a
-sparse disk image written out: skipping them saves time and backend space.
-Only enable this when every volume type used by this store reads back
-zeros from a new volume; the store only skips zeros in volumes it has just
-created, and only chunks that are entirely zeros.
-
-Possible values:
-    * True or False
-
-Related options:
-    * cinder_volume_type
-""")),
-]
-
-# Older option name -> the option it stands in for.
-DEPRECATED_ALIASES: dict[str, str] = {
-    "cinder_store_tenant": "cinder_store_project_name",
-    "cinder_store_user": "cinder_store_user_name",
-    "cinder_store_key": "cinder_store_password",
-}
-
-
-def _alias_option(old: str, new: str) -> cfg.StrOpt:
-    return cfg.StrOpt(
-        old,
-        secret=new == "cinder_store_password",
-        deprecated_for_removal=True,
-        deprecated_reason=_("Use %s.") % new,
-        help=_("""
-Older name of ``%(new)s``, from the store's original design.
-
-Read only when ``%(new)s`` is not set.
-
-Possible values:
-    * The same values as ``%(new)s``
-
-Related options:
-    * %(new)s
-""") % {"new": new})
-
-
-_NEW_OPTIONS += [_alias_option(old, new)
-                 for old, new in DEPRECATED_ALIASES.items()]
+    return [by_name[name] for name in shared]
 
 
 def store_options() -> list[cfg.Opt]:
     """Every option of the store, shared ones first."""
-    return _in_tree_options() + list(_NEW_OPTIONS)
+    return _in_tree_options() + list(NEW_OPTIONS)
 
 
 def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
@@ -195,37 +77,78 @@ def register(conf: cfg.ConfigOpts, group: str) -> None:
                           opt.name, target)
 
 
+def _option(name: str, *, convert: Callable[[Any], Any] = lambda v: v,
+            secret: bool = False, shared: bool = True) -> Any:
+    """A StoreSettings field read from the option ``name``.
+
+    :param convert: from the option's value to the field's.
+    :param secret: kept out of the settings' repr.
+    :param shared: one of the in-tree driver's options (else ours).
+    """
+    return dataclasses.field(repr=not secret, metadata={
+        "option": name, "convert": convert, "shared": shared})
+
+
+def _format_names(values: Sequence[str] | None) -> tuple[str, ...]:
+    return tuple(f.strip().lower() for f in values or () if f.strip())
+
+
+def _option_fields() -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(StoreSettings)
+            if "option" in f.metadata]
+
+
+def shared_option_names() -> tuple[str, ...]:
+    """The in-tree driver's options this store reads, in its order."""
+    return tuple(f.metadata["option"] for f in _option_fields()
+                 if f.metadata["shared"])
+
+
 @dataclasses.dataclass(frozen=True)
 class StoreSettings:
     """The resolved options of one store, validated at start."""
 
     store_name: str
-    catalog_info: str
-    endpoint_template: str | None
-    region_name: str | None
-    ca_certificates_file: str | None
-    http_retries: int
-    state_transition_timeout: float
-    api_insecure: bool
-    auth_address: str | None
-    user_name: str | None
-    user_domain_name: str
-    password: str | None = dataclasses.field(repr=False)
-    application_credential_id: str | None
-    application_credential_secret: str | None = dataclasses.field(
-        repr=False)
-    project_name: str | None
-    project_domain_name: str
-    rootwrap_config: str
-    volume_type: str | None
-    enforce_multipath: bool
-    use_multipath: bool
-    mount_point_base: str
-    do_extend_attached: bool
-    attachment_retry_attempts: int
-    multitenant: bool
-    bootable_volume_formats: tuple[str, ...]
-    thin_provisioning: bool
+    # One field per option, in the in-tree driver's order, then ours.
+    catalog_info: str = _option("cinder_catalog_info")
+    endpoint_template: str | None = _option("cinder_endpoint_template")
+    region_name: str | None = _option("cinder_os_region_name")
+    ca_certificates_file: str | None = _option(
+        "cinder_ca_certificates_file")
+    http_retries: int = _option("cinder_http_retries")
+    state_transition_timeout: float = _option(
+        "cinder_state_transition_timeout", convert=float)
+    api_insecure: bool = _option("cinder_api_insecure")
+    auth_address: str | None = _option("cinder_store_auth_address")
+    user_name: str | None = _option("cinder_store_user_name")
+    user_domain_name: str = _option("cinder_store_user_domain_name")
+    password: str | None = _option("cinder_store_password", secret=True)
+    application_credential_id: str | None = _option(
+        "cinder_store_application_credential_id")
+    application_credential_secret: str | None = _option(
+        "cinder_store_application_credential_secret", secret=True)
+    project_name: str | None = _option("cinder_store_project_name")
+    project_domain_name: str = _option("cinder_store_project_domain_name")
+    rootwrap_config: str = _option("rootwrap_config")
+    volume_type: str | None = _option("cinder_volume_type")
+    enforce_multipath: bool = _option("cinder_enforce_multipath")
+    use_multipath: bool = _option("cinder_use_multipath")
+    mount_point_base: str = _option("cinder_mount_point_base")
+    do_extend_attached: bool = _option("cinder_do_extend_attached")
+    attachment_retry_attempts: int = _option(
+        "cinder_attachment_retry_attempts")
+    multitenant: bool = _option("cinder_store_multitenant", shared=False)
+    bootable_volume_formats: tuple[str, ...] = _option(
+        "cinder_bootable_volume_formats", convert=_format_names,
+        shared=False)
+    thin_provisioning: bool = _option("cinder_thin_provisioning",
+                                      shared=False)
+    recover_at_start: bool = _option("cinder_recover_at_start",
+                                     shared=False)
+    http_timeout: float = _option("cinder_http_timeout", convert=float,
+                                  shared=False)
+    read_attachment_linger: float = _option(
+        "cinder_read_attachment_linger", convert=float, shared=False)
 
     @property
     def catalog_service_type(self) -> str:
@@ -289,41 +212,10 @@ class StoreSettings:
                 LOG.warning("Store %s: option %s is deprecated, use %s",
                             name, old, new)
                 values[new] = values[old]
-        settings = cls(
-            store_name=name,
-            catalog_info=values["cinder_catalog_info"],
-            endpoint_template=values["cinder_endpoint_template"],
-            region_name=values["cinder_os_region_name"],
-            ca_certificates_file=values["cinder_ca_certificates_file"],
-            http_retries=values["cinder_http_retries"],
-            state_transition_timeout=float(
-                values["cinder_state_transition_timeout"]),
-            api_insecure=values["cinder_api_insecure"],
-            auth_address=values["cinder_store_auth_address"],
-            user_name=values["cinder_store_user_name"],
-            user_domain_name=values["cinder_store_user_domain_name"],
-            password=values["cinder_store_password"],
-            application_credential_id=values[
-                "cinder_store_application_credential_id"],
-            application_credential_secret=values[
-                "cinder_store_application_credential_secret"],
-            project_name=values["cinder_store_project_name"],
-            project_domain_name=values["cinder_store_project_domain_name"],
-            rootwrap_config=values["rootwrap_config"],
-            volume_type=values["cinder_volume_type"],
-            enforce_multipath=values["cinder_enforce_multipath"],
-            use_multipath=values["cinder_use_multipath"],
-            mount_point_base=values["cinder_mount_point_base"],
-            do_extend_attached=values["cinder_do_extend_attached"],
-            attachment_retry_attempts=values[
-                "cinder_attachment_retry_attempts"],
-            multitenant=values["cinder_store_multitenant"],
-            bootable_volume_formats=tuple(
-                f.strip().lower()
-                for f in values["cinder_bootable_volume_formats"] or ()
-                if f.strip()),
-            thin_provisioning=values["cinder_thin_provisioning"],
-        )
+        settings = cls(store_name=name, **{
+            field.name: field.metadata["convert"](
+                values[field.metadata["option"]])
+            for field in _option_fields()})
         settings.validate()
         return settings
 
@@ -336,15 +228,11 @@ class StoreSettings:
                        " with service_type and interface set")
         if self.endpoint_template:
             try:
-                self.endpoint_template % _TEMPLATE_PROBE
-            except (KeyError, ValueError, TypeError) as exc:
+                format_endpoint(self.endpoint_template, "p", "u")
+            except ValueError as exc:
                 self._fail("cinder_endpoint_template",
-                           self.endpoint_template,
-                           "it may only use %%(tenant)s, %%(project_id)s, "
-                           "%%(user)s or %%(user_id)s: %s" % exc)
-        if self.state_transition_timeout <= 0:
-            self._fail("cinder_state_transition_timeout",
-                       self.state_transition_timeout, "must be positive")
+                           self.endpoint_template, str(exc))
+        self._validate_waits()
         if self.http_retries < 0:
             self._fail("cinder_http_retries", self.http_retries,
                        "must not be negative")
@@ -365,6 +253,17 @@ class StoreSettings:
         if not self.mount_point_base.startswith("/"):
             self._fail("cinder_mount_point_base", self.mount_point_base,
                        "must be an absolute path")
+
+    def _validate_waits(self) -> None:
+        if self.state_transition_timeout <= 0:
+            self._fail("cinder_state_transition_timeout",
+                       self.state_transition_timeout, "must be positive")
+        if self.read_attachment_linger >= self.state_transition_timeout:
+            self._fail("cinder_read_attachment_linger",
+                       self.read_attachment_linger, "must be below "
+                       "cinder_state_transition_timeout (%s), or another "
+                       "host's readers give up while it lingers"
+                       % self.state_transition_timeout)
 
     def _validate_credentials(self) -> None:
         if self.application_credential_id or \
@@ -400,14 +299,6 @@ class StoreSettings:
             % {"opt": option, "val": value, "why": why})
 
 
-# Keys a RequestContext exposes to cinder_endpoint_template.
-_TEMPLATE_PROBE = {
-    "tenant": "p", "project_id": "p", "user": "u", "user_id": "u",
-    "project_name": "n", "domain": "d", "user_domain": "d",
-    "project_domain": "d",
-}
-
-
 def _user_set(conf: cfg.ConfigOpts, group: str, name: str) -> bool:
     loc = conf.get_location(name, group)
     return loc is not None and loc.location not in (
@@ -424,9 +315,4 @@ def _resolve(conf: cfg.ConfigOpts, group: str, name: str) -> Any:
     return getattr(group_conf, name)
 
 
-def option_names() -> Iterable[str]:
-    return (opt.name for opt in store_options())
-
-
-def format_list(values: Sequence[str]) -> str:
-    return ", ".join(values) if values else "(none)"
+SHARED_OPTION_NAMES = shared_option_names()

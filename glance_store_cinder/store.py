@@ -17,21 +17,21 @@ from glance_store import exceptions as gs_exc
 from oslo_config import cfg
 from oslo_utils import units
 
-from glance_store_cinder import formats
 from glance_store_cinder import location as cinder_location
+from glance_store_cinder import logmask
 from glance_store_cinder import options
-from glance_store_cinder.attachment import READ_ONLY
 from glance_store_cinder.client import CinderClients
 from glance_store_cinder.location import StoreLocation
 from glance_store_cinder.runtime import Collaborators
 from glance_store_cinder.runtime import StoreRuntime
+from glance_store_cinder.runtime import configure_privsep
 from glance_store_cinder.runtime import os_brick_available
 from glance_store_cinder.runtime import setup_os_brick
-from glance_store_cinder.transfer import growth
 from glance_store_cinder.transfer.device import opened
 from glance_store_cinder.transfer.reader import VolumeReader
-from glance_store_cinder.transfer.volume_target import VolumeWriteTarget
-from glance_store_cinder.transfer.writer import write_image
+from glance_store_cinder.undo import release_on_exit
+from glance_store_cinder.upload import Image
+from glance_store_cinder.upload import Upload
 from glance_store_cinder.volumes import VolumeInfo
 
 LOG = logging.getLogger(__name__)
@@ -77,6 +77,8 @@ class Store(glance_store.driver.Store):
 
     @property
     def runtime(self) -> StoreRuntime:
+        # Every operation goes through here: mask loggers made since.
+        logmask.install()
         if self._runtime is None:
             raise gs_exc.BadStoreConfiguration(
                 store_name=self.store_name,
@@ -88,9 +90,18 @@ class Store(glance_store.driver.Store):
 
         Invalid options raise BadStoreConfiguration, which glance_store
         turns into a store with add and delete disabled.  A volume type
-        that Cinder does not know is logged once, and add and delete are
-        refused with that message; reads keep working.
+        that Cinder does not know is logged once, and add is refused with
+        that message; reads and deletes keep working (deleting needs no
+        volume type, and Glance drops the image record even when a delete
+        is refused, which would leak the volume).  Then what dead workers
+        of this host left is recovered (cinder_recover_at_start).
         """
+        settings = self.configure_runtime()
+        if settings.recover_at_start:
+            self._recover()
+
+    def configure_runtime(self) -> options.StoreSettings:
+        """configure_add without recovery (for the operator commands)."""
         missing = [name for name, ok in (
             ("python-cinderclient", CinderClients.available()),
             ("os-brick", os_brick_available())) if not ok]
@@ -102,8 +113,12 @@ class Store(glance_store.driver.Store):
         settings = options.StoreSettings.from_conf(
             self.conf, self.backend_group or "glance_store",
             store_name=self.store_name)
+        logmask.SECRETS.add_secret(settings.password)
+        logmask.SECRETS.add_secret(settings.application_credential_secret)
+        logmask.install()
         if self._collaborators.connector_factory is None:
             setup_os_brick()
+        configure_privsep(settings, self._collaborators)
         try:
             self._runtime = StoreRuntime(settings, self.conf,
                                          self._collaborators)
@@ -113,6 +128,21 @@ class Store(glance_store.driver.Store):
                 reason="cannot create the lock directory: %s" % exc
             ) from exc
         self._refusal = self._check_volume_type(settings)
+        return settings
+
+    def _recover(self) -> None:
+        """Replay what dead workers of this host left; never fail start."""
+        try:
+            outcome = self.runtime.recovery.apply()
+        except Exception as exc:
+            LOG.warning("Store %s: recovery at start failed: %s",
+                        self.store_name, exc)
+            return
+        if outcome.done or outcome.failed:
+            LOG.info("Store %s: recovery at start undid %d record(s) of "
+                     "dead processes; %d could not be undone yet",
+                     self.store_name, len(outcome.done),
+                     len(outcome.failed))
 
     def _check_volume_type(self, settings: options.StoreSettings
                            ) -> str | None:
@@ -135,8 +165,8 @@ class Store(glance_store.driver.Store):
         if exists:
             return None
         reason = ("Store %s: cinder_volume_type %r does not exist in "
-                  "Cinder; adding and deleting images in this store is "
-                  "refused until it is fixed"
+                  "Cinder; adding images to this store is refused until "
+                  "it is fixed"
                   % (self.store_name, settings.volume_type))
         LOG.error(reason)
         return reason
@@ -153,9 +183,13 @@ class Store(glance_store.driver.Store):
         type, for a store without ``cinder_volume_type``).  Glance asks
         while reading an image, so failures answer False and are logged.
         """
+        if not cinder_location.is_volume_id(volume_id):
+            # Never sent to Cinder: it would become part of the URL.
+            LOG.warning("Store %s: %r is not a volume id; not asking Cinder",
+                        self.store_name, volume_id)
+            return False
         try:
-            volumes = self.runtime.volumes_for(context)
-            volume = volumes.get(volume_id)
+            volumes, volume = self.runtime.volume_to_read(context, volume_id)
             wanted = (self.runtime.settings.volume_type
                       or volumes.default_volume_type())
         except gs_exc.NotFound:
@@ -171,13 +205,32 @@ class Store(glance_store.driver.Store):
 
     # -- helpers ------------------------------------------------------
     def _volume_id(self, location: Any) -> str:
+        """The location's volume id, if the location is this store's.
+
+        A location naming another store (``cinder://slow/<id>`` handed to
+        store ``fast``) would be served with this store's credentials.
+        Legacy locations (``cinder://<id>``) name no store.
+        """
         store_location = getattr(location, "store_location", location)
         volume_id = getattr(store_location, "volume_id", None)
-        if not volume_id:
-            raise gs_exc.BadStoreUri(message="location has no volume id")
+        if not cinder_location.is_volume_id(volume_id):
+            raise gs_exc.BadStoreUri(
+                message="location has no valid volume id: %r" % (volume_id,))
+        named = getattr(store_location, "store_in_uri", None)
+        if named is not None and named != self.backend_group:
+            raise gs_exc.BadStoreUri(
+                message="location cinder://%s/%s belongs to store %s, not "
+                "to store %s" % (named, volume_id, named, self.store_name))
         return str(volume_id)
 
     def _image_size(self, volume: VolumeInfo) -> int:
+        """The image's size: ``image_size`` metadata, else the volume's.
+
+        A recorded size larger than the volume is an error, not a short
+        read: the metadata was changed after the upload (the owner project
+        can, in multitenant mode) or the volume is not what it claims.
+        """
+        capacity = volume.size_gib * self.runtime.gib
         recorded = volume.metadata.get("image_size")
         if recorded is not None:
             try:
@@ -186,15 +239,22 @@ class Store(glance_store.driver.Store):
                 LOG.warning("Volume %s has a bad image_size %r; using the "
                             "volume size", volume.id, recorded)
             else:
+                if size > capacity:
+                    LOG.error("Volume %s claims an image of %d bytes but "
+                              "holds only %d; refusing to serve it",
+                              volume.id, size, capacity)
+                    raise gs_exc.BackendException(
+                        "Volume %s: image_size %d is larger than the volume "
+                        "(%d bytes)" % (volume.id, size, capacity))
                 if size >= 0:
                     return size
         # Volumes Cinder registered itself (upload-to-image, optimized
         # upload) carry no image_size: the image is the whole volume.
-        return volume.size_gib * self.runtime.gib
+        return capacity
 
     @property
     def refusal(self) -> str | None:
-        """Why add and delete are refused, or None."""
+        """Why add is refused, or None."""
         return self._refusal
 
     def _refuse(self, error: type[gs_exc.GlanceStoreException]) -> None:
@@ -210,49 +270,19 @@ class Store(glance_store.driver.Store):
                                            dict[str, str]]:
         self._refuse(gs_exc.StoreAddDisabled)
         image_size = _checked_size(image_size)
-        runtime = self.runtime
-        settings = runtime.settings
-        volumes = runtime.volumes_for(context)
-        metadata = {"glance_image_id": str(image_id),
-                    "image_size": str(image_size)}
         owner = getattr(context, "project_id", None) if context else None
-        if owner:
-            metadata["image_owner"] = str(owner)
-        size_gib = growth.initial_size_gib(image_size, runtime.gib)
-        volume_id = volumes.create("image-%s" % image_id, size_gib,
-                                   settings.volume_type, metadata)
-        succeeded = False
-        try:
-            volume = volumes.wait_status(volume_id, "available")
-            target = VolumeWriteTarget(
-                runtime.attacher, volumes, volume_id,
-                extend_attached=settings.do_extend_attached,
-                gib=runtime.gib, root_helper=settings.root_helper,
-                volume=volume)
-            with target:
-                result = write_image(
-                    image_file, target, expected_size=image_size,
-                    hashing_algo=hashing_algo, verifier=verifier,
-                    chunk_size=self.WRITE_CHUNKSIZE,
-                    skip_zeros=settings.thin_provisioning,
-                    keep_head=bool(settings.bootable_volume_formats))
-            if result.size != image_size:
-                volumes.set_metadata(volume_id,
-                                     {"image_size": str(result.size)})
-            volumes.set_readonly(volume_id)
-            if settings.bootable_volume_formats:
-                found = formats.detected_formats(result.head)
-                if found & set(settings.bootable_volume_formats):
-                    volumes.set_bootable(volume_id)
-            succeeded = True
-        finally:
-            if not succeeded:
-                volumes.delete_quietly_on_failure(volume_id)
+        stored = Upload(self.runtime, self.runtime.volumes_for(context)).run(
+            Image(image_id=str(image_id), data=image_file, size=image_size,
+                  hashing_algo=hashing_algo, verifier=verifier,
+                  owner=str(owner) if owner else None,
+                  chunk_size=self.WRITE_CHUNKSIZE))
+        result = stored.result
         LOG.info("Stored image %s in volume %s (%d bytes, %d extends)",
-                 image_id, volume_id, result.size, target.extends)
+                 image_id, stored.volume_id, result.size, stored.extends)
         store_info = ({"store": self.backend_group}
                       if self.backend_group else {})
-        return (cinder_location.format_uri(self.backend_group, volume_id),
+        return (cinder_location.format_uri(self.backend_group,
+                                           stored.volume_id),
                 result.size, result.checksum, result.multihash, store_info)
 
     @capabilities.check
@@ -261,39 +291,48 @@ class Store(glance_store.driver.Store):
             context: Any = None) -> tuple[VolumeReader, int]:
         """Attach read-only and stream; ``chunk_size`` is a length limit."""
         volume_id = self._volume_id(location)
-        volumes = self.runtime.volumes_for(context)
-        volume = volumes.get(volume_id)
+        volumes, volume = self.runtime.volume_to_read(context, volume_id)
         size = self._image_size(volume)
         if offset < 0 or (offset and offset >= size):
             raise gs_exc.Invalid(
                 message="Offset %d is outside image of %d bytes"
                 % (offset, size))
+        if chunk_size is not None and chunk_size < 0:
+            raise gs_exc.Invalid(
+                message="chunk_size must not be negative, got %d"
+                % chunk_size)
         length = size - offset
         if chunk_size:
             length = min(length, chunk_size)
-        resources = contextlib.ExitStack()
-        try:
-            attachment = resources.enter_context(
-                self.runtime.attacher.attach(volumes, volume, READ_ONLY))
-            device = resources.enter_context(opened(
-                attachment.device, writable=False,
-                root_helper=self.runtime.settings.root_helper))
-        except BaseException:
-            resources.close()
-            raise
-        return (VolumeReader(resources, device, offset, length,
-                             self.READ_CHUNKSIZE), length)
+        shared = self.runtime.shared_reads
+        with contextlib.ExitStack() as undo:
+            # One read-only attachment per volume and host, shared by
+            # every reader of the host (sharing.py).
+            reader, connected = shared.join(volumes, volume)
+            undo.push(release_on_exit(
+                lambda: shared.leave(volumes, reader),
+                "Leaving the read attachment of volume %s" % volume_id))
+            device = undo.enter_context(opened(
+                connected, writable=False,
+                commands=self.runtime.root_commands))
+            return (VolumeReader(undo.pop_all(), device, offset, length,
+                                 self.READ_CHUNKSIZE,
+                                 self.runtime.releaser), length)
 
     def get_size(self, location: Any, context: Any = None) -> int:
         volume_id = self._volume_id(location)
-        volume = self.runtime.volumes_for(context).get(volume_id)
+        _, volume = self.runtime.volume_to_read(context, volume_id)
         return self._image_size(volume)
 
     @capabilities.check
     def delete(self, location: Any, context: Any = None) -> None:
-        self._refuse(gs_exc.StoreDeleteNotSupported)
         volume_id = self._volume_id(location)
-        self.runtime.volumes_for(context).delete(volume_id)
+        volumes = self.runtime.volumes_to_delete_with(context)
+        # A lingering read attachment of this host ends first; live
+        # readers of this host release it when they finish (waited for).
+        self.runtime.shared_reads.end(volumes, volume_id, wait=False)
+        volumes.delete(volume_id)
+        self.runtime.remove_volume_lock(volume_id)
 
 
 def _checked_size(image_size: Any) -> int:

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from glance_store import exceptions as gs_exc
-from oslo_utils import units
+from oslo_utils import timeutils
 
 from glance_store_cinder import errors
+from glance_store_cinder.location import is_volume_id
 from glance_store_cinder.polling import Poller
 
 LOG = logging.getLogger(__name__)
 
-GiB = units.Gi
 
 # Statuses from which a volume will not reach the one awaited by itself.
 ERROR_STATUSES = frozenset({"error", "error_extending", "error_deleting",
@@ -28,6 +29,8 @@ ATTACH_TRANSIENT = frozenset({"in-use", "attaching", "detaching",
                               "reserved"})
 # Statuses of work in progress that Cinder refuses to delete a volume in.
 WORK_TRANSIENT = frozenset({"creating", "extending"})
+# Attempts of a volume DELETE that Cinder fails with a 5xx.
+DELETE_ATTEMPTS = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +46,9 @@ class VolumeInfo:
     multiattach: bool
     encrypted: bool
     bootable: bool
+    name: str | None = None
+    created_at: float | None = None
+    """Seconds since the epoch, when Cinder says."""
 
     @classmethod
     def from_resource(cls, volume: Any) -> VolumeInfo:
@@ -57,14 +63,21 @@ class VolumeInfo:
             encrypted=bool(getattr(volume, "encrypted", False)),
             bootable=str(getattr(volume, "bootable", "false")).lower()
             == "true",
+            name=getattr(volume, "name", None),
+            created_at=_epoch(getattr(volume, "created_at", None)),
         )
-
-    @property
-    def size_bytes(self) -> int:
-        return self.size_gib * GiB
 
     def attachments_on(self, host: str) -> list[dict[str, Any]]:
         return [a for a in self.attachments if a.get("host_name") == host]
+
+
+def _epoch(value: Any) -> float | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return timeutils.parse_isotime(value).timestamp()
+    except ValueError:
+        return None
 
 
 def _error_reason(volume: VolumeInfo) -> str | None:
@@ -84,6 +97,15 @@ class Volumes:
     def client(self) -> Any:
         return self._client
 
+    @property
+    def timeout(self) -> float:
+        """How long one wait for a volume lasts at most."""
+        return self._poller.timeout
+
+    @property
+    def attachments(self) -> AttachmentCalls:
+        return AttachmentCalls(self._client)
+
     def get(self, volume_id: str) -> VolumeInfo:
         with errors.cinder_errors("Reading volume %s" % volume_id):
             return VolumeInfo.from_resource(
@@ -102,7 +124,13 @@ class Volumes:
             volume = self._client.volumes.create(
                 size_gib, name=name, volume_type=volume_type,
                 metadata=metadata)
-        return str(volume.id)
+        volume_id = getattr(volume, "id", None)
+        if not is_volume_id(volume_id):
+            # Nothing to clean up by: an operator must find it by name.
+            raise gs_exc.BackendException(
+                "Cinder created volume %s with an id that is not a UUID: "
+                "%r" % (name, volume_id))
+        return str(volume_id)
 
     def wait_status(self, volume_id: str, status: str,
                     what: str | None = None,
@@ -145,18 +173,24 @@ class Volumes:
         with errors.cinder_errors("Marking volume %s bootable" % volume_id):
             self._client.volumes.set_bootable(volume_id, True)
 
-    def delete(self, volume_id: str) -> None:
+    def delete(self, volume_id: str, wait_for_work: bool = True) -> None:
         """Delete and wait until the volume is gone or being deleted.
 
         A volume that a reader is still detaching, or that Cinder is still
-        creating or extending (a cleanup after a failed wait), is waited
-        for (within the transition timeout) and then reported as in use.
+        creating or extending, is waited for (within the transition
+        timeout) and then reported as in use.  ``wait_for_work=False``
+        reports a volume still being created or extended as in use at
+        once: the caller has already waited for that work once.
         """
         volume = self.get(volume_id)
         if volume.status == "deleting":
             # Already going away (a retried delete): Cinder would answer
             # 400, which reads as "in use".
             return
+        if volume.status in WORK_TRANSIENT and not wait_for_work:
+            raise gs_exc.InUseByStore(
+                message="Volume %s is still %s; not deleted"
+                % (volume_id, volume.status))
         busy = ATTACH_TRANSIENT | WORK_TRANSIENT
         if volume.status in busy or volume.attachments:
             try:
@@ -171,11 +205,7 @@ class Volumes:
                     message="Volume %s is still attached or busy after "
                     "%.0fs; not deleted" % (volume_id, self._poller.timeout)
                 ) from exc
-        with errors.cinder_errors(
-                "Deleting volume %s" % volume_id,
-                overrides={400: gs_exc.InUseByStore,
-                           409: gs_exc.InUseByStore}):
-            self._client.volumes.delete(volume_id)
+        self._request_delete(volume_id)
         try:
             self._poller.wait(
                 lambda: self.get(volume_id),
@@ -185,20 +215,46 @@ class Volumes:
         except gs_exc.NotFound:
             return
 
-    def delete_quietly_on_failure(self, volume_id: str) -> None:
-        """Cleanup of a volume whose image never became available.
+    def _request_delete(self, volume_id: str) -> None:
+        """The DELETE, retried a few times when Cinder fails (5xx)."""
+        intervals = self._poller.intervals()
+        for attempt in range(1, DELETE_ATTEMPTS + 1):
+            try:
+                with errors.cinder_errors(
+                        "Deleting volume %s" % volume_id,
+                        overrides={400: gs_exc.InUseByStore,
+                                   409: gs_exc.InUseByStore}):
+                    self._client.volumes.delete(volume_id)
+                return
+            except Exception as exc:  # translated: status in its cause
+                status = errors.status_of(exc.__cause__ or exc)
+                if (status is None or status < 500
+                        or attempt == DELETE_ATTEMPTS):
+                    raise
+                LOG.warning("Deleting volume %s failed (HTTP %d, attempt "
+                            "%d of %d); trying again", volume_id, status,
+                            attempt, DELETE_ATTEMPTS)
+                self._poller.clock.sleep(next(intervals))
 
-        Called while another exception propagates: that exception is what
-        the caller must see, so a failure here is logged, with the volume
-        id, for the operator to remove it.
-        """
-        try:
-            self.delete(volume_id)
-        except gs_exc.NotFound:
-            pass
-        except Exception:
-            LOG.exception("Could not delete volume %s after a failed "
-                          "upload; delete it by hand", volume_id)
+    def named(self, name: str) -> list[VolumeInfo]:
+        """The project's volumes of that name."""
+        with errors.cinder_errors("Listing volumes named %s" % name):
+            found = self._client.volumes.list(search_opts={"name": name})
+        return [VolumeInfo.from_resource(v) for v in found]
+
+    def iter_all(self, page_size: int = 200) -> Iterator[VolumeInfo]:
+        """Every volume of the project, page by page."""
+        marker = None
+        while True:
+            with errors.cinder_errors("Listing volumes"):
+                page = self._client.volumes.list(
+                    detailed=True, marker=marker, limit=page_size,
+                    sort="created_at:asc")
+            for volume in page:
+                yield VolumeInfo.from_resource(volume)
+            if len(page) < page_size:
+                return
+            marker = page[-1].id
 
     def volume_type_exists(self, name: str) -> bool:
         with errors.cinder_errors("Listing volume types"):
@@ -208,3 +264,47 @@ class Volumes:
     def default_volume_type(self) -> str | None:
         with errors.cinder_errors("Reading the default volume type"):
             return str(self._client.volume_types.default().name)
+
+
+class AttachmentCalls:
+    """Cinder's attachment API (3.54), every call translated."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def create(self, volume_id: str, mode: str) -> str:
+        with errors.cinder_errors("Attaching volume %s (%s)"
+                                  % (volume_id, mode)):
+            created = self._client.attachments.create(volume_id, None,
+                                                      mode=mode)
+        # cinderclient returns a dict here (a resource elsewhere).
+        attachment_id = (created.get("id") if isinstance(created, dict)
+                         else None)
+        if not is_volume_id(attachment_id):
+            raise gs_exc.BackendException(
+                "Cinder answered the attachment of volume %s with no "
+                "attachment id: %r" % (volume_id, attachment_id))
+        return str(attachment_id)
+
+    def update(self, attachment_id: str, volume_id: str,
+               connector: dict[str, Any]) -> Any:
+        with errors.cinder_errors("Updating attachment %s of volume %s"
+                                  % (attachment_id, volume_id)):
+            return self._client.attachments.update(attachment_id,
+                                                   connector)
+
+    def complete(self, attachment_id: str) -> None:
+        with errors.cinder_errors("Completing attachment %s"
+                                  % attachment_id):
+            self._client.attachments.complete(attachment_id)
+
+    def delete(self, attachment_id: str, missing_ok: bool = True) -> None:
+        """Delete; an attachment already gone is fine (``missing_ok``)."""
+        try:
+            with errors.cinder_errors("Deleting attachment %s"
+                                      % attachment_id):
+                self._client.attachments.delete(attachment_id)
+        except gs_exc.NotFound:
+            if not missing_ok:
+                raise
+            LOG.debug("Attachment %s was already gone", attachment_id)

@@ -24,10 +24,12 @@ def device_size(path: str) -> int:
 
 class ScaleIOFamily(DeviceFamily):
 
-    def device_from(self, info: dict[str, Any],
+    def device_from(self, volume_id: str, info: dict[str, Any],
                     expected_size: int) -> ConnectedDevice:
-        device = super().device_from(info, expected_size)
-        assert device.path is not None
+        device = super().device_from(volume_id, info, expected_size)
+        # For the type checker: the generic device_from raised unless
+        # os-brick gave a path; without -O this is never false either.
+        assert device.path is not None  # nosec B101
         path = device.path
         self.context.poller.wait(
             lambda: device_size(path),

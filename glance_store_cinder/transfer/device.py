@@ -17,9 +17,9 @@ from typing import Any
 from typing import Protocol
 
 from glance_store import exceptions as gs_exc
-from oslo_concurrency import processutils
 
 from glance_store_cinder.connectors import ConnectedDevice
+from glance_store_cinder.privileged import RootCommands
 
 LOG = logging.getLogger(__name__)
 
@@ -120,37 +120,47 @@ def open_device(device: ConnectedDevice, writable: bool) -> DeviceIO:
 
 
 @contextlib.contextmanager
-def borrowed(path: str, root_helper: str) -> Iterator[None]:
+def borrowed(path: str, commands: RootCommands) -> Iterator[str]:
     """Own ``path`` while the block runs, when glance-api is not root.
 
     Device nodes that os-brick creates belong to root; an unprivileged
     glance-api takes them over with the root helper and gives them back.
+    Yields the resolved path, the one that was handed over.
     """
-    uid = os.geteuid()
-    if uid == 0:
-        yield
+    if not commands.needed:
+        yield path
         return
-    owner = os.stat(path).st_uid
-    if owner == uid:
-        yield
+    real = commands.borrowable(path)
+    owner = os.stat(real).st_uid
+    if owner == commands.uid:
+        yield real
         return
-    processutils.execute("chown", str(uid), path, run_as_root=True,
-                         root_helper=root_helper)
+    commands.chown(commands.uid, real)
+    failed = False
     try:
-        yield
+        yield real
+    except BaseException:
+        failed = True
+        raise
     finally:
-        processutils.execute("chown", str(owner), path, run_as_root=True,
-                             root_helper=root_helper)
+        try:
+            commands.chown(owner, real)
+        except Exception:
+            if not failed:
+                raise
+            LOG.exception("Giving %s back to uid %d failed", real, owner)
 
 
 @contextlib.contextmanager
 def opened(device: ConnectedDevice, writable: bool,
-           root_helper: str) -> Iterator[DeviceIO]:
+           commands: RootCommands) -> Iterator[DeviceIO]:
     """The connected volume, accessible and open for the block's length."""
     with contextlib.ExitStack() as stack:
         if device.path is not None:
-            stack.enter_context(borrowed(device.path, root_helper))
-        io = open_device(device, writable)
+            path = stack.enter_context(borrowed(device.path, commands))
+            io: DeviceIO = FdDevice(path, writable)
+        else:
+            io = open_device(device, writable)
         stack.callback(io.close)
         yield io
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
+from collections.abc import Callable
 from collections.abc import Iterable
 
 # Chunks waiting per hashing thread; bounds memory to depth * chunk size.
 QUEUE_DEPTH = 8
+# How often a writer waiting for room in a queue checks its thread lives.
+LIVENESS_CHECK_SECONDS = 0.1
 
 _STOP = object()
 
@@ -40,31 +43,61 @@ class _HashThread(threading.Thread):
             chunk = self.chunks.get()
             if chunk is _STOP:
                 return
+            if self.error is not None:
+                continue  # failed: keep draining so no writer blocks
             try:
                 update(chunk)  # type: ignore[arg-type]
             except BaseException as exc:  # reported by finish()
                 self.error = exc
+
+    def offer(self, chunk: bytes) -> None:
+        """Queue a chunk; never wait for a thread that is gone."""
+        while True:
+            self.raise_error()
+            try:
+                self.chunks.put(chunk, timeout=LIVENESS_CHECK_SECONDS)
                 return
+            except queue.Full:
+                if not self.is_alive():
+                    raise RuntimeError(
+                        "hashing thread %s ended" % self.name) from None
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise RuntimeError("hashing failed") from self.error
+
+
+ThreadFactory = Callable[[str], _HashThread]
 
 
 class OverlappedHashes:
     """Several digests of one stream, each in its own thread."""
 
-    def __init__(self, algorithms: Iterable[str]) -> None:
+    def __init__(self, algorithms: Iterable[str],
+                 thread_factory: ThreadFactory = _HashThread) -> None:
         self._threads: dict[str, _HashThread] = {}
         for algorithm in algorithms:
             if algorithm not in self._threads:
                 new_hash(algorithm)  # fail here for an unknown algorithm
-                self._threads[algorithm] = _HashThread(algorithm)
-        for thread in self._threads.values():
-            thread.start()
+                self._threads[algorithm] = thread_factory(algorithm)
         self._closed = False
+        started = []
+        try:
+            for thread in self._threads.values():
+                thread.start()
+                started.append(thread)
+        except BaseException:
+            # Stop the ones already running: nothing is left behind.
+            for thread in started:
+                thread.chunks.put(_STOP)
+            for thread in started:
+                thread.join()
+            self._closed = True
+            raise
 
     def update(self, chunk: bytes) -> None:
         for thread in self._threads.values():
-            if thread.error is not None:
-                raise RuntimeError("hashing failed") from thread.error
-            thread.chunks.put(chunk)
+            thread.offer(chunk)
 
     def _stop(self) -> None:
         if self._closed:
@@ -80,8 +113,7 @@ class OverlappedHashes:
         """Wait for the threads; return hex digests by algorithm."""
         self._stop()
         for thread in self._threads.values():
-            if thread.error is not None:
-                raise RuntimeError("hashing failed") from thread.error
+            thread.raise_error()
         return {a: t.hash.hexdigest() for a, t in self._threads.items()}
 
     def abort(self) -> None:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from types import TracebackType
 
+from glance_store_cinder import journal as jr
 from glance_store_cinder.attachment import READ_WRITE
 from glance_store_cinder.attachment import Attacher
 from glance_store_cinder.attachment import Attachment
+from glance_store_cinder.privileged import RootCommands
 from glance_store_cinder.transfer import growth
 from glance_store_cinder.transfer.device import DeviceIO
 from glance_store_cinder.transfer.device import opened
@@ -28,8 +31,9 @@ class VolumeWriteTarget:
 
     def __init__(self, attacher: Attacher, volumes: Volumes, volume_id: str,
                  extend_attached: bool, gib: int,
-                 root_helper: str, volume: VolumeInfo | None = None
-                 ) -> None:
+                 root_commands: RootCommands,
+                 volume: VolumeInfo | None = None,
+                 parent: jr.Record | None = None) -> None:
         self._attacher = attacher
         self._volumes = volumes
         self._volume_id = volume_id
@@ -37,7 +41,9 @@ class VolumeWriteTarget:
         self._known: VolumeInfo | None = volume
         self._extend_attached = extend_attached
         self._gib = gib
-        self._root_helper = root_helper
+        self._root_commands = root_commands
+        # The add's volume record: the attachments' parent.
+        self._parent = parent
         self._stack: contextlib.ExitStack | None = None
         self._device: DeviceIO | None = None
         self._attachment: Attachment | None = None
@@ -52,35 +58,43 @@ class VolumeWriteTarget:
         volume, self._known = self._known, None
         if volume is None:
             volume = self._volumes.get(self._volume_id)
-        stack = contextlib.ExitStack()
-        try:
-            attachment = stack.enter_context(
-                self._attacher.attach(self._volumes, volume, READ_WRITE))
-            device = stack.enter_context(opened(
+        with contextlib.ExitStack() as undo:
+            attachment = undo.enter_context(self._attacher.attach(
+                self._volumes, volume, READ_WRITE, parent=self._parent))
+            device = undo.enter_context(opened(
                 attachment.device, writable=True,
-                root_helper=self._root_helper))
-        except BaseException:
-            stack.close()
-            raise
-        self._stack, self._device = stack, device
+                commands=self._root_commands))
+            self._stack = undo.pop_all()
+        self._device = device
         self._attachment = attachment
         self._size_gib = volume.size_gib
 
-    def _detach(self) -> None:
+    def _detach(self, exc_type: type[BaseException] | None = None,
+                exc: BaseException | None = None,
+                tb: TracebackType | None = None) -> None:
+        """Detach; while ``exc`` propagates, a detach failure is logged.
+
+        The stack is exited *with* the exception, so the error that ended
+        the upload (a quota, a full export) is what the caller sees.
+        """
         stack, self._stack, self._device = self._stack, None, None
         self._attachment = None
         if stack is not None:
-            stack.close()
+            stack.__exit__(exc_type, exc, tb)
 
     def __enter__(self) -> VolumeWriteTarget:
         self._attach()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._detach()
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._detach(exc_type, exc, tb)
 
     def write_at(self, offset: int, data: bytes) -> None:
-        assert self._device is not None
+        # For the type checker: writes only happen inside the ``with``
+        # block (attached); under -O a misuse fails on None just as loudly.
+        assert self._device is not None  # nosec B101
         self._device.write_at(offset, data)
 
     def sync(self) -> None:

@@ -82,8 +82,7 @@ def write_image(source: Any, target: WriteTarget, *, expected_size: int,
     offset = 0
     try:
         for chunk in iter_chunks(source, chunk_size):
-            end = offset + len(chunk)
-            if expected_size and end > expected_size:
+            if expected_size and offset + len(chunk) > expected_size:
                 raise gs_exc.Invalid(
                     message="Image data is larger than the announced size "
                     "of %d bytes" % expected_size)
@@ -92,16 +91,8 @@ def write_image(source: Any, target: WriteTarget, *, expected_size: int,
                 verifier.update(chunk)
             if keep_head and len(head) < HEAD_BYTES:
                 head += chunk[:HEAD_BYTES - len(head)]
-            if end > target.capacity:
-                target.grow(offset, end)
-            if not (skip_zeros and is_all_zero(chunk)):
-                try:
-                    target.write_at(offset, chunk)
-                except OSError as exc:
-                    raise storage_error(
-                        exc, "Writing image data at offset %d" % offset
-                    ) from exc
-            offset = end
+            _place(target, offset, chunk, skip_zeros)
+            offset += len(chunk)
         if expected_size and offset != expected_size:
             raise gs_exc.Invalid(
                 message="Image data has %d bytes, %d were announced"
@@ -116,3 +107,18 @@ def write_image(source: Any, target: WriteTarget, *, expected_size: int,
         raise
     return WriteResult(size=offset, checksum=digests["md5"],
                        multihash=digests[hashing_algo], head=bytes(head))
+
+
+def _place(target: WriteTarget, offset: int, chunk: bytes,
+           skip_zeros: bool) -> None:
+    """Grow the target for ``chunk`` if needed, then write it there."""
+    end = offset + len(chunk)
+    if end > target.capacity:
+        target.grow(offset, end)
+    if skip_zeros and is_all_zero(chunk):
+        return
+    try:
+        target.write_at(offset, chunk)
+    except OSError as exc:
+        raise storage_error(
+            exc, "Writing image data at offset %d" % offset) from exc

@@ -18,6 +18,8 @@ import json
 import os
 import pathlib
 import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from typing import Any
 
 import pytest
@@ -36,6 +38,10 @@ STORES = ("fast", "slow", "missing", "tenant", "appcred", "block",
           "blockoff")
 # The store each device family is tested through.
 FAMILY_STORES = {"nfs": "fast", "block": "block"}
+
+if TYPE_CHECKING:
+    from tests.functional.test_glance_api import Cleanup
+    from tests.functional.test_glance_api import Glance
 
 
 def load_env() -> dict[str, Any]:
@@ -115,7 +121,8 @@ helper_command = {env["os_brick"]["privsep_helper_command"]}
 
 
 @pytest.fixture(scope="session")
-def stores(aio, tmp_path_factory) -> dict[str, Any]:
+def stores(aio: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+           ) -> dict[str, Any]:
     base = tmp_path_factory.mktemp("glance")
     conf_file = base / "glance-api.conf"
     conf_file.write_text(_conf_text(aio, base))
@@ -140,7 +147,7 @@ def keystone_session(env: dict[str, Any], user: str, password: str,
 
 
 @pytest.fixture(scope="session")
-def admin_cinder(aio):
+def admin_cinder(aio: dict[str, Any]) -> Any:
     svc = aio["service_user"]
     session = keystone_session(aio, svc["username"], svc["password"],
                                svc["project_name"])
@@ -149,7 +156,8 @@ def admin_cinder(aio):
 
 
 @pytest.fixture(scope="session")
-def demo_contexts(aio):
+def demo_contexts(aio: dict[str, Any]
+                  ) -> dict[str, oslo_context.RequestContext]:
     """Request contexts of two users in two projects (multitenant)."""
     out = {}
     for key, user in zip("ab", aio["demo"][:2], strict=True):
@@ -162,7 +170,7 @@ def demo_contexts(aio):
     return out
 
 
-def _all_volumes(cinder) -> dict[str, Any]:
+def _all_volumes(cinder: Any) -> dict[str, Any]:
     return {v.id: v for v in cinder.volumes.list(
         search_opts={"all_tenants": 1})}
 
@@ -175,7 +183,7 @@ def _mounts_under(base: pathlib.Path) -> list[str]:
 
 
 @pytest.fixture(params=sorted(FAMILY_STORES))
-def family_store(request) -> str:
+def family_store(request: pytest.FixtureRequest) -> str:
     """The name of a store of each device family (nfs, block)."""
     return FAMILY_STORES[request.param]
 
@@ -195,7 +203,9 @@ def block_loop_devices(env: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def leaves_nothing_behind(request, aio, admin_cinder, stores):
+def leaves_nothing_behind(request: pytest.FixtureRequest,
+                          aio: dict[str, Any], admin_cinder: Any,
+                          stores: dict[str, Any]) -> Iterator[None]:
     """After each test: no new volume, no attachment, no stray mount, no
     loop device of the block backend."""
     before = set(_all_volumes(admin_cinder))
@@ -222,12 +232,13 @@ def leaves_nothing_behind(request, aio, admin_cinder, stores):
     assert _mounts_under(stores["_mount_base"]) == []
 
 
-def location_for(uri: str, store: str):
+def location_for(uri: str, store: str) -> gs_location.Location:
     return gs_location.get_location_from_uri_and_backend(uri, store,
                                                          conf=cfg.CONF)
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
     env_path = AIO_DIR / "env.json"
     if env_path.exists():
         timings = json.loads(env_path.read_text()).get("timings", {})
@@ -239,3 +250,47 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     failed = len(terminalreporter.stats.get("failed", []))
     terminalreporter.write_line(
         "functional tests executed: %d" % (passed + failed))
+
+
+# -- glance-api over HTTP (test_glance_api, test_faults) -----------------
+# The classes live in test_glance_api, which imports this module: imported
+# when a fixture is first used.
+@pytest.fixture(scope="module")
+def admin_session(aio: dict[str, Any]) -> Any:
+    a = aio["admin"]
+    return keystone_session(aio, a["username"], a["password"],
+                            a["project_name"])
+
+
+@pytest.fixture(scope="module")
+def glance(aio: dict[str, Any], admin_session: Any) -> Glance:
+    from tests.functional.test_glance_api import Glance
+
+    assert aio["glance"]["enabled"], "glance-api is not part of the stack"
+    return Glance(admin_session, aio["glance"]["url"])
+
+
+@pytest.fixture(scope="module")
+def glance_service(aio: dict[str, Any]) -> Glance:
+    from tests.functional.test_glance_api import Glance
+
+    s = aio["service_user"]
+    return Glance(keystone_session(aio, s["username"], s["password"],
+                                   s["project_name"]), aio["glance"]["url"])
+
+
+@pytest.fixture(scope="module")
+def cinder(admin_session: Any) -> Any:
+    """Cinder as ``admin`` in project ``admin`` (the images' owner)."""
+    return cinder_v3.Client(session=admin_session, service_type="volumev3",
+                            api_version=api_versions.APIVersion("3.60"))
+
+
+@pytest.fixture
+def cleanup(glance: Glance, glance_service: Glance,
+            cinder: Any) -> Iterator[Cleanup]:
+    from tests.functional.test_glance_api import Cleanup
+
+    done = Cleanup(glance, glance_service, cinder)
+    with done.stack:
+        yield done

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 
 BLOCK = 4 * 1024 * 1024
 _BASE = os.urandom(BLOCK)
@@ -46,7 +47,7 @@ class PatternSource:
         return data
 
 
-def check_stream(chunks, size: int) -> tuple[str, str]:
+def check_stream(chunks: Iterable[bytes], size: int) -> tuple[str, str]:
     """Compare a read-back stream with the pattern; return its digests."""
     md5 = hashlib.md5()
     sha512 = hashlib.sha512()

@@ -33,13 +33,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cinderclient import api_versions
 from cinderclient import exceptions as cinder_exc
-from cinderclient.v3 import client as cinder_v3
 from keystoneauth1 import exceptions as ks_exc
 
+from glance_store_cinder.store import Store
 from tests.functional import data
-from tests.functional.conftest import keystone_session
 from tests.functional.waits import wait_volume_gone
 
 MiB = 1024 * 1024
@@ -238,8 +236,8 @@ def volume_ids(locations: list[dict[str, Any]]) -> dict[str, str]:
 
 
 # -- Cinder helpers ------------------------------------------------------
-def wait_volume(cinder, volume_id: str, status: str = "available",
-                timeout: float = TIMEOUT):
+def wait_volume(cinder: Any, volume_id: str, status: str = "available",
+                timeout: float = TIMEOUT) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         volume = cinder.volumes.get(volume_id)
@@ -250,7 +248,7 @@ def wait_volume(cinder, volume_id: str, status: str = "available",
         time.sleep(0.3)
 
 
-def delete_volume(cinder, volume_id: str) -> None:
+def delete_volume(cinder: Any, volume_id: str) -> None:
     """Delete once Cinder is done with it; wait until it is gone."""
     deadline = time.monotonic() + TIMEOUT
     while True:
@@ -401,36 +399,10 @@ def make_legacy_location(env: dict[str, Any], image_id: str,
     assert changed == 1
 
 
-# -- fixtures ------------------------------------------------------------
-@pytest.fixture(scope="module")
-def admin_session(aio):
-    a = aio["admin"]
-    return keystone_session(aio, a["username"], a["password"],
-                            a["project_name"])
-
-
-@pytest.fixture(scope="module")
-def glance(aio, admin_session) -> Glance:
-    assert aio["glance"]["enabled"], "glance-api is not part of the stack"
-    return Glance(admin_session, aio["glance"]["url"])
-
-
-@pytest.fixture(scope="module")
-def glance_service(aio) -> Glance:
-    s = aio["service_user"]
-    return Glance(keystone_session(aio, s["username"], s["password"],
-                                   s["project_name"]), aio["glance"]["url"])
-
-
-@pytest.fixture(scope="module")
-def cinder(admin_session):
-    """Cinder as ``admin`` in project ``admin`` (the images' owner)."""
-    return cinder_v3.Client(session=admin_session, service_type="volumev3",
-                            api_version=api_versions.APIVersion("3.60"))
-
-
+# -- fixtures (admin_session, glance, glance_service, cinder and cleanup
+# are in conftest: the fault-matrix tests share them) ----------------------
 @pytest.fixture
-def files(aio, tmp_path) -> VolumeFiles:
+def files(aio: dict[str, Any], tmp_path: pathlib.Path) -> VolumeFiles:
     return VolumeFiles(aio["nfs"]["export_dir"], tmp_path,
                        aio["block"]["volumes_dir"])
 
@@ -439,7 +411,7 @@ class Cleanup:
     """Deletes, last registered first, what a test created."""
 
     def __init__(self, glance: Glance, glance_service: Glance,
-                 cinder) -> None:
+                 cinder: Any) -> None:
         self.glance = glance
         self.glance_service = glance_service
         self.cinder = cinder
@@ -466,13 +438,6 @@ class Cleanup:
         return [loc["url"].rsplit("/", 1)[1] for loc in
                 self.glance_service.locations(image_id)
                 if loc["url"].startswith("cinder://")]
-
-
-@pytest.fixture
-def cleanup(glance, glance_service, cinder) -> Iterator[Cleanup]:
-    done = Cleanup(glance, glance_service, cinder)
-    with done.stack:
-        yield done
 
 
 def upload(glance: Glance, cleanup: Cleanup, content: Content,
@@ -504,8 +469,9 @@ def assert_download(glance: Glance, image: dict[str, Any],
     assert (md5, sha512) == (image["checksum"], image["os_hash_value"])
 
 
-def create_volume_from_image(cinder, cleanup: Cleanup, image_id: str,
-                             size_gib: int, volume_type: str | None = None):
+def create_volume_from_image(cinder: Any, cleanup: Cleanup, image_id: str,
+                             size_gib: int, volume_type: str | None = None
+                             ) -> Any:
     volume = cinder.volumes.create(size_gib, imageRef=image_id,
                                    name="gsc-e2e-from-%s" % image_id[:8],
                                    volume_type=volume_type)
@@ -513,7 +479,8 @@ def create_volume_from_image(cinder, cleanup: Cleanup, image_id: str,
     return wait_volume(cinder, volume.id)
 
 
-def new_volume(cinder, cleanup: Cleanup, size_gib: int, **kwargs: Any):
+def new_volume(cinder: Any, cleanup: Cleanup, size_gib: int,
+               **kwargs: Any) -> Any:
     volume = cinder.volumes.create(
         size_gib, name="gsc-e2e-%s" % uuid.uuid4().hex[:8], **kwargs)
     cleanup.volume(volume.id)
@@ -522,8 +489,9 @@ def new_volume(cinder, cleanup: Cleanup, size_gib: int, **kwargs: Any):
 
 # -- the tests -----------------------------------------------------------
 @pytest.mark.parametrize("size", [100 * MiB, GiB], ids=["100MiB", "1GiB"])
-def test_upload_download_delete(aio, glance, glance_service, admin_cinder,
-                                cleanup, size):
+def test_upload_download_delete(aio: dict[str, Any], glance: Glance,
+                                glance_service: Glance, admin_cinder: Any,
+                                cleanup: Cleanup, size: int) -> None:
     content = Content(size)
     image = upload(glance, cleanup, content)
     assert_image_matches(image, content)
@@ -547,8 +515,9 @@ def test_upload_download_delete(aio, glance, glance_service, admin_cinder,
     wait_volume_gone(admin_cinder, volume_id)
 
 
-def test_upload_into_the_non_default_store(aio, glance, glance_service,
-                                           admin_cinder, cleanup):
+def test_upload_into_the_non_default_store(
+        aio: dict[str, Any], glance: Glance, glance_service: Glance,
+        admin_cinder: Any, cleanup: Cleanup) -> None:
     content = Content(16 * MiB)
     image = upload(glance, cleanup, content, store="slow")
     assert_image_matches(image, content)
@@ -560,8 +529,9 @@ def test_upload_into_the_non_default_store(aio, glance, glance_service,
     assert_download(glance, image, content)
 
 
-def test_chunked_upload_of_unknown_size(aio, glance, glance_service,
-                                        admin_cinder, cleanup):
+def test_chunked_upload_of_unknown_size(
+        aio: dict[str, Any], glance: Glance, glance_service: Glance,
+        admin_cinder: Any, cleanup: Cleanup) -> None:
     """No Content-Length: Glance hands the driver size 0; past 1 GiB."""
     content = Content(int(1.1 * GiB))
     log = LogTail(aio["logs"]["glance-api"])
@@ -576,8 +546,10 @@ def test_chunked_upload_of_unknown_size(aio, glance, glance_service,
     assert_download(glance, image, content)
 
 
-def test_copy_image_from_fast_to_slow(aio, glance, glance_service,
-                                      admin_cinder, files, cleanup):
+def test_copy_image_from_fast_to_slow(aio: dict[str, Any], glance: Glance,
+                                      glance_service: Glance,
+                                      admin_cinder: Any, files: VolumeFiles,
+                                      cleanup: Cleanup) -> None:
     content = Content(64 * MiB)
     image = upload(glance, cleanup, content)
     glance.import_image(image["id"], "copy-image", ["slow"])
@@ -607,7 +579,8 @@ def test_copy_image_from_fast_to_slow(aio, glance, glance_service,
     assert_download(glance, image, content)
 
 
-def test_concurrent_downloads_of_one_image(glance, cleanup):
+def test_concurrent_downloads_of_one_image(
+        glance: Glance, cleanup: Cleanup) -> None:
     """A volume is attached by one reader at a time; the second waits."""
     content = Content(256 * MiB)
     image = upload(glance, cleanup, content)
@@ -631,8 +604,13 @@ def test_concurrent_downloads_of_one_image(glance, cleanup):
 
 
 @pytest.mark.parametrize("store", ["fast", "slow"])
-def test_legacy_location_is_rewritten_on_first_read(
-        aio, glance, glance_service, admin_cinder, files, cleanup, store):
+def test_legacy_location_is_rewritten_on_first_read(aio: dict[str, Any],
+                                                    glance: Glance,
+                                                    glance_service: Glance,
+                                                    admin_cinder: Any,
+                                                    files: VolumeFiles,
+                                                    cleanup: Cleanup,
+                                                    store: Store) -> None:
     """``cinder://<volume id>`` from a single-store Glance: on first read
     Glance asks each store (is_image_associated_with_store: the volume
     type) and rewrites it to ``<url_prefix>/<volume id>``."""
@@ -669,9 +647,10 @@ def test_legacy_location_is_rewritten_on_first_read(
     assert_download(glance, image, content)
 
 
-def test_volume_created_from_image_is_a_clone(aio, glance, glance_service,
-                                              cinder, files, cleanup,
-                                              family_store):
+def test_volume_created_from_image_is_a_clone(
+        aio: dict[str, Any], glance: Glance, glance_service: Glance,
+        cinder: Any, files: VolumeFiles, cleanup: Cleanup,
+        family_store: str) -> None:
     """``cinder create --image-id``: cinder-volume clones the image volume
     (allowed_direct_url_schemes = cinder), Glance serves no bytes; on the
     block backend the loop driver copies the file sparsely."""
@@ -692,10 +671,13 @@ def test_volume_created_from_image_is_a_clone(aio, glance, glance_service,
     files.verify(volume.id, Content(GiB, content.size))
 
 
-def test_upload_to_image_streams_an_unknown_size(aio, glance,
-                                                 glance_service, cinder,
-                                                 admin_cinder, files,
-                                                 cleanup):
+def test_upload_to_image_streams_an_unknown_size(aio: dict[str, Any],
+                                                 glance: Glance,
+                                                 glance_service: Glance,
+                                                 cinder: Any,
+                                                 admin_cinder: Any,
+                                                 files: VolumeFiles,
+                                                 cleanup: Cleanup) -> None:
     """``cinder upload-to-image`` of a 2 GiB volume: Cinder's NFS driver
     cannot clone an uploading volume, so Cinder streams the volume file to
     Glance with no size (the in-tree driver returns the first GiB as
@@ -731,7 +713,8 @@ def test_upload_to_image_streams_an_unknown_size(aio, glance,
 
 
 def test_location_registered_by_cinder_is_hashed_and_cloned(
-        aio, glance, glance_service, cinder, files, cleanup):
+        aio: dict[str, Any], glance: Glance, glance_service: Glance,
+        cinder: Any, files: VolumeFiles, cleanup: Cleanup) -> None:
     """What Cinder's optimized upload does: clone the volume, tag it with
     image_owner, register ``cinder://fast/<clone>`` as the service user.
     Glance reads it through this driver to hash it; a volume created from
@@ -776,8 +759,9 @@ def mbr_disk(size: int) -> bytes:
 
 
 @pytest.mark.parametrize("disk", ["mbr", "no_partition_table"])
-def test_raw_image_volumes_are_bootable_in_fast(aio, glance, glance_service,
-                                               admin_cinder, cleanup, disk):
+def test_raw_image_volumes_are_bootable_in_fast(
+        aio: dict[str, Any], glance: Glance, glance_service: Glance,
+        admin_cinder: Any, cleanup: Cleanup, disk: str) -> None:
     """tools/openstack-aio sets ``cinder_bootable_volume_formats = raw`` in
     fast only.  A raw disk image, with the partition table every bootable
     raw disk has (oslo.utils' inspector names it 'gpt', Glance accepts it
@@ -801,12 +785,14 @@ def test_raw_image_volumes_are_bootable_in_fast(aio, glance, glance_service,
     assert bootable == {"fast": "true", "slow": "false"}
 
 
-def test_stores_detail_is_a_known_limitation(aio, glance):
+def test_stores_detail_is_a_known_limitation(aio: dict[str, Any],
+                                             glance: Glance) -> None:
     """Glance's stores/detail knows only built-in type names: HTTP 500 for
     ``volume`` (README, Known limitation).  stores (no detail) works."""
     stores = glance.session.get(glance.url + "/v2/info/stores").json()
     assert stores == {"stores": [{"id": "fast", "default": "true"},
-                                 {"id": "slow"}, {"id": "block"}]}
+                                 {"id": "slow"}, {"id": "block"},
+                                 {"id": "small"}]}
     log = LogTail(aio["logs"]["glance-api"])
     resp = glance.session.get(glance.url + "/v2/info/stores/detail",
                               raise_exc=False)

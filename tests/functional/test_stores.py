@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import uuid
+from typing import Any
 
 import pytest
 from glance_store import exceptions as gs_exc
 
+from glance_store_cinder.store import Store
 from tests.functional.conftest import FAMILY_STORES
 from tests.functional.conftest import block_loop_devices
 from tests.functional.conftest import location_for
@@ -19,19 +21,21 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 
 
-def add(store, size=MiB, context=None):
+def add(store: Store, size: int = MiB, context: Any = None) -> Any:
     return store.add(str(uuid.uuid4()), PatternSource(size), size, "sha512",
                      context=context)
 
 
-def volume_id_of(uri):
+def volume_id_of(uri: str) -> str:
     return uri.rsplit("/", 1)[1]
 
 
 @pytest.mark.parametrize("name,type_key", [("fast", "fast"),
                                            ("slow", "slow")])
-def test_each_store_uses_its_volume_type(stores, admin_cinder, aio, name,
-                                         type_key):
+def test_each_store_uses_its_volume_type(stores: dict[str, Any],
+                                         admin_cinder: Any,
+                                         aio: dict[str, Any], name: str,
+                                         type_key: str) -> None:
     uri, *_ = add(stores[name])
     try:
         assert uri.startswith("cinder://%s/" % name)
@@ -41,7 +45,7 @@ def test_each_store_uses_its_volume_type(stores, admin_cinder, aio, name,
         stores[name].delete(location_for(uri, name))
 
 
-def test_is_image_associated_with_store(stores):
+def test_is_image_associated_with_store(stores: dict[str, Any]) -> None:
     uri, *_ = add(stores["fast"])
     volume_id = volume_id_of(uri)
     try:
@@ -54,7 +58,8 @@ def test_is_image_associated_with_store(stores):
         stores["fast"].delete(location_for(uri, "fast"))
 
 
-def test_store_with_missing_type_refuses_add_and_delete(stores, aio):
+def test_store_with_missing_type_refuses_add_and_delete(
+        stores: dict[str, Any], aio: dict[str, Any]) -> None:
     missing = aio["volume_types"]["missing"]
     with pytest.raises(gs_exc.StoreAddDisabled, match=missing):
         add(stores["missing"])
@@ -63,7 +68,8 @@ def test_store_with_missing_type_refuses_add_and_delete(stores, aio):
         stores["missing"].delete(loc)
 
 
-def test_legacy_location_is_readable_and_deletable(stores, admin_cinder):
+def test_legacy_location_is_readable_and_deletable(stores: dict[str, Any],
+                                                   admin_cinder: Any) -> None:
     uri, size, checksum, _, _ = add(stores["fast"], 3 * MiB)
     legacy = "cinder://%s" % volume_id_of(uri)
     loc = location_for(legacy, "fast")
@@ -74,7 +80,8 @@ def test_legacy_location_is_readable_and_deletable(stores, admin_cinder):
 
 
 def test_volume_registered_by_cinder_reads_whole_volume(
-        stores, admin_cinder, aio, request):
+        stores: dict[str, Any], admin_cinder: Any, aio: dict[str, Any],
+        request: pytest.FixtureRequest) -> None:
     """Like upload-to-image's volumes: no image_size metadata."""
     volume = admin_cinder.volumes.create(
         1, name="cinder-made-%s" % uuid.uuid4(),
@@ -106,7 +113,7 @@ def test_volume_registered_by_cinder_reads_whole_volume(
                                            "fast"))
 
 
-def _wait_available(cinder, volume_id):
+def _wait_available(cinder: Any, volume_id: str) -> None:
     import time
     deadline = time.monotonic() + 120
     while cinder.volumes.get(volume_id).status != "available":
@@ -114,7 +121,8 @@ def _wait_available(cinder, volume_id):
         time.sleep(0.2)
 
 
-def test_application_credential_store(stores, admin_cinder):
+def test_application_credential_store(
+        stores: dict[str, Any], admin_cinder: Any) -> None:
     uri, size, checksum, _, _ = add(stores["appcred"])
     loc = location_for(uri, "appcred")
     reader, _ = stores["appcred"].get(loc)
@@ -123,7 +131,7 @@ def test_application_credential_store(stores, admin_cinder):
 
 
 def test_multitenant_volume_lives_in_requester_project(
-        stores, admin_cinder, demo_contexts):
+        stores: dict[str, Any], admin_cinder: Any, demo_contexts: Any) -> None:
     a, b = demo_contexts["a"], demo_contexts["b"]
     uri, size, checksum, _, _ = add(stores["tenant"], context=a)
     loc = location_for(uri, "tenant")
@@ -142,7 +150,8 @@ def test_multitenant_volume_lives_in_requester_project(
         stores["tenant"].delete(loc, context=a)
 
 
-def test_bootable_only_where_configured_and_read_only(stores, admin_cinder):
+def test_bootable_only_where_configured_and_read_only(
+        stores: dict[str, Any], admin_cinder: Any) -> None:
     fast_uri, *_ = add(stores["fast"])
     slow_uri, *_ = add(stores["slow"])
     try:
@@ -157,8 +166,9 @@ def test_bootable_only_where_configured_and_read_only(stores, admin_cinder):
         stores["slow"].delete(location_for(slow_uri, "slow"))
 
 
-def test_early_close_detaches_and_releases_the_device(stores, admin_cinder,
-                                                     aio, family_store):
+def test_early_close_detaches_and_releases_the_device(
+        stores: dict[str, Any], admin_cinder: Any, aio: dict[str, Any],
+        family_store: str) -> None:
     store = stores[family_store]
     uri, *_ = add(store, 12 * MiB)
     loc = location_for(uri, family_store)
@@ -174,13 +184,13 @@ def test_early_close_detaches_and_releases_the_device(stores, admin_cinder,
         assert volume.status == "available"
         assert not volume.attachments
         assert block_loop_devices(aio) == []
-        refs = os.path.join(store.runtime.lock_path, "share-refs")
-        assert not os.path.exists(refs) or os.listdir(refs) == []
+        assert store.runtime.journal.records() == []
     finally:
         store.delete(loc)
 
 
-def test_delete_right_after_abandoned_read(stores, admin_cinder):
+def test_delete_right_after_abandoned_read(stores: dict[str, Any],
+                                           admin_cinder: Any) -> None:
     store = stores["fast"]
     uri, *_ = add(store, 8 * MiB)
     loc = location_for(uri, "fast")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import io
 import pathlib
+import stat
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -24,13 +26,25 @@ from oslo_config import cfg
 from oslo_context import context as oslo_context
 from requests.adapters import BaseAdapter
 
+from glance_store_cinder.attachment import Attacher
+from glance_store_cinder.connectors.base import DeviceRules
 from glance_store_cinder.polling import Clock
 from glance_store_cinder.runtime import Collaborators
 from glance_store_cinder.store import Store
 from glance_store_cinder.store import StoreLocation
+from glance_store_cinder.transfer import releaser
+from glance_store_cinder.volumes import Volumes
 from tests.unit.fakes import FakeCloud
 from tests.unit.fakes import FakeConnectorFactory
 from tests.unit.fakes import fake_connector_properties
+from tests.unit.fakes.processes import FakeProcessTable
+
+StoredImage = tuple[Store, gs_location.Location, bytes, str]
+"""A store, an image's location in it, the image's bytes, its volume id."""
+AttachTarget = tuple[Attacher, Volumes, str]
+"""A store's attacher, its service Volumes, a volume id to attach."""
+SharedImages = tuple[Store, list[tuple[gs_location.Location, bytes]]]
+"""A store and images in it: their locations and bytes."""
 
 # A small "GiB" so that multi-GiB logic runs on a few bytes.
 GIB = 16 * 1024
@@ -48,6 +62,9 @@ class FakeTime:
         self.now = 1000.0
         self.sleeps: list[float] = []
         self.on_sleep: Callable[[], None] | None = None
+        """What the test makes happen while the store sleeps."""
+        self.meanwhile: list[Callable[[], None]] = []
+        """What the environment does while time passes (before on_sleep)."""
 
     def monotonic(self) -> float:
         return self.now
@@ -55,6 +72,8 @@ class FakeTime:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+        for happening in self.meanwhile:
+            happening()
         if self.on_sleep is not None:
             self.on_sleep()
 
@@ -63,12 +82,17 @@ class FakeTime:
 
 
 class FakeMounts:
-    """Records unmounts (what the last user of a share does)."""
+    """Shares mounted by (fake) os-brick and unmounted by the store."""
 
     def __init__(self) -> None:
+        self.mounted: set[str] = set()
         self.unmounted: list[str] = []
 
+    def mount(self, mount_point: str) -> None:
+        self.mounted.add(mount_point)
+
     def unmount(self, mount_point: str) -> None:
+        self.mounted.discard(mount_point)
         self.unmounted.append(mount_point)
 
 
@@ -182,11 +206,19 @@ class Env:
                                protocol=protocol, **cloud_kwargs)
         self.glance_user_id, self.service_project = self.cloud.add_user(
             "glance", PASSWORD, "service", roles=("member", "service"))
-        self.factory = FakeConnectorFactory(self.cloud)
         self.mounts = FakeMounts()
+        # Device nodes beside the backing files: both are "devices".
+        self.factory = FakeConnectorFactory(
+            self.cloud, mounts=self.mounts,
+            device_dir=tmp_path / "volumes" / "dev")
         self.time = FakeTime()
+        self.time.meanwhile.append(self.factory.time_passes)
+        # The process's releaser thread lives as long as the process.
+        releaser.SHARED.ensure_started()
+        self.threads_before = set(threading.enumerate())
         self.mount_base = tmp_path / "mnt"
         self.lock_path = tmp_path / "locks"
+        self.processes = FakeProcessTable()
         self._confs = 0
 
     # -- configuration ----------------------------------------------------
@@ -232,7 +264,11 @@ class Env:
             mounts=self.mounts,
             clock=self.time.clock(),
             gib=self.gib,
-            lock_path=str(self.lock_path))
+            lock_path=str(self.lock_path),
+            process_table=self.processes,
+            # The fake's "devices": its backing files and device nodes.
+            devices=DeviceRules(root=str(self.cloud.backing_dir),
+                                accepts=stat.S_ISREG))
         values.update(overrides)
         return Collaborators(**values)
 
@@ -303,6 +339,24 @@ class Env:
     def assert_clean(self, keep: Any = ()) -> None:
         self.cloud.assert_clean(keep=keep)
         self.factory.assert_clean()
+
+    def leaks(self) -> dict[str, list[str]]:
+        """What the test left behind, by kind (see tests/unit/conftest.py).
+        """
+        journal = self.lock_path / "journal"
+        return {
+            **self.cloud.leaks(),
+            "connections": self.factory.leftovers(),
+            "mounts": sorted(self.mounts.mounted),
+            # NFS share holders are journal records (connections) too.
+            "journal_records": sorted(
+                "%s: %s" % (p.name, p.read_text())
+                for p in (journal.glob("*.json") if journal.is_dir()
+                          else ())),
+            "threads": sorted(
+                t.name for t in threading.enumerate()
+                if t not in self.threads_before and t.is_alive()),
+        }
 
     def extend_requests(self) -> list[Any]:
         return [r for r in self.cloud.requests if r.action == "os-extend"]

@@ -1,12 +1,15 @@
 """Who the store is to Keystone and Cinder: per store, per request."""
 
 import io
+from typing import Any
 
 import pytest
 from glance_store import exceptions as gs_exc
 from oslo_context import context as oslo_context
 
+from glance_store_cinder.store import Store
 from tests.unit.harness import ENDPOINT_TEMPLATE
+from tests.unit.harness import Env
 from tests.unit.harness import new_image_id
 from tests.unit.harness import pattern
 from tests.unit.harness import read_all
@@ -15,18 +18,18 @@ from tests.unit.harness import read_all
 pytestmark = pytest.mark.parametrize("protocol", ["local"])
 
 
-def add(store, data=b"image", context=None):
+def add(store: Store, data: bytes = b"image", context: Any = None) -> str:
     uri, *_ = store.add(new_image_id(), io.BytesIO(data), len(data),
                         "sha512", context=context)
     return uri
 
 
-def vid_of(uri):
+def vid_of(uri: str) -> str:
     return uri.rsplit("/", 1)[1]
 
 
 # -- per-store service users --------------------------------------------------
-def test_each_store_uses_its_own_service_user(env):
+def test_each_store_uses_its_own_service_user(env: Env) -> None:
     _, fast_project = env.cloud.add_user("svc-fast", "pw-fast", "images-fast",
                                          roles=("member", "service"))
     _, slow_project = env.cloud.add_user("svc-slow", "pw-slow", "images-slow",
@@ -63,7 +66,7 @@ def test_each_store_uses_its_own_service_user(env):
         fast.get_size(foreign)
 
 
-def test_wrong_password_is_not_authenticated(env):
+def test_wrong_password_is_not_authenticated(env: Env) -> None:
     store = env.store(cinder_store_password="wrong")
     # configure could not check the type: not a reason to refuse
     assert store.refusal is None
@@ -72,7 +75,10 @@ def test_wrong_password_is_not_authenticated(env):
     env.assert_clean()
 
 
-def test_keystone_unavailable_is_remote_service_unavailable(env):
+# Whether Cinder created the volume is unknown: its record stays, for
+# recovery to look it up by name once Keystone answers again.
+@pytest.mark.keeps_resources("journal_records")
+def test_keystone_unavailable_is_remote_service_unavailable(env: Env) -> None:
     store = env.store(configure=False)
     env.cloud.fail_next("POST", r"/auth/tokens$", 503, times=5)
     store.configure(re_raise_bsc=True)
@@ -81,7 +87,7 @@ def test_keystone_unavailable_is_remote_service_unavailable(env):
     env.assert_clean()
 
 
-def test_expired_service_token_is_renewed(env):
+def test_expired_service_token_is_renewed(env: Env) -> None:
     store = env.store()
     uri = add(store)
     assert len(env.cloud.auth_log) == 1
@@ -90,7 +96,7 @@ def test_expired_service_token_is_renewed(env):
     assert len(env.cloud.auth_log) == 2
 
 
-def test_application_credential(env):
+def test_application_credential(env: Env) -> None:
     cred_id, secret = env.cloud.add_app_credential("glance", "service")
     store = env.store(
         cinder_store_user_name=None, cinder_store_password=None,
@@ -104,7 +110,7 @@ def test_application_credential(env):
     assert read_all(store, env.location(store, uri)) == pattern(100)
 
 
-def test_wrong_application_credential_secret(env):
+def test_wrong_application_credential_secret(env: Env) -> None:
     cred_id, _ = env.cloud.add_app_credential("glance", "service")
     store = env.store(
         cinder_store_user_name=None, cinder_store_password=None,
@@ -117,13 +123,13 @@ def test_wrong_application_credential_secret(env):
 
 # -- the requester's token ----------------------------------------------------
 @pytest.fixture
-def tenant_store(env):
+def tenant_store(env: Env) -> Store:
     return env.store(cinder_store_multitenant=True,
                      cinder_endpoint_template=ENDPOINT_TEMPLATE)
 
 
-def test_multitenant_volume_lives_in_the_requesters_project(env,
-                                                             tenant_store):
+def test_multitenant_volume_lives_in_the_requesters_project(
+        env: Env, tenant_store: Store) -> None:
     alice = env.user_context("alice", "project-a")
     bob = env.user_context("bob", "project-b")
     service_auths = list(env.cloud.auth_log)  # the type check at start
@@ -153,7 +159,8 @@ def test_multitenant_volume_lives_in_the_requesters_project(env,
     env.assert_clean()
 
 
-def test_multitenant_without_a_context_is_refused(env, tenant_store):
+def test_multitenant_without_a_context_is_refused(
+        env: Env, tenant_store: Store) -> None:
     with pytest.raises(gs_exc.GlanceStoreException):
         add(tenant_store)
     with pytest.raises(gs_exc.NotAuthenticated):
@@ -162,7 +169,8 @@ def test_multitenant_without_a_context_is_refused(env, tenant_store):
     env.assert_clean()
 
 
-def test_multitenant_with_an_expired_token(env, tenant_store):
+def test_multitenant_with_an_expired_token(
+        env: Env, tenant_store: Store) -> None:
     alice = env.user_context("alice", "project-a")
     env.cloud.revoke_tokens("alice")
     with pytest.raises(gs_exc.NotAuthenticated):
@@ -170,7 +178,7 @@ def test_multitenant_with_an_expired_token(env, tenant_store):
     env.assert_clean()
 
 
-def test_multitenant_endpoint_from_the_service_catalog(env):
+def test_multitenant_endpoint_from_the_service_catalog(env: Env) -> None:
     store = env.store(cinder_store_multitenant=True)
     alice = env.user_context("alice", "project-a")
     alice.service_catalog = [{
@@ -190,7 +198,7 @@ def test_multitenant_endpoint_from_the_service_catalog(env):
         add(store, context=nowhere)
 
 
-def test_no_service_user_uses_the_requesters_token(env):
+def test_no_service_user_uses_the_requesters_token(env: Env) -> None:
     # the in-tree driver's behaviour without service credentials
     store = env.store(cinder_store_auth_address=None,
                       cinder_store_user_name=None,
@@ -203,7 +211,7 @@ def test_no_service_user_uses_the_requesters_token(env):
     assert env.cloud.auth_log == []
 
 
-def test_service_endpoint_template(env):
+def test_service_endpoint_template(env: Env) -> None:
     store = env.store(cinder_endpoint_template=ENDPOINT_TEMPLATE)
     uri = add(store)
     assert env.cloud.volume(vid_of(uri)).project_id == env.service_project

@@ -1,5 +1,7 @@
 """glance_store loads this driver the way glance-api does."""
 
+import pathlib
+
 from glance_store import location as gs_location
 from glance_store import multi_backend
 from oslo_config import cfg
@@ -8,7 +10,8 @@ from glance_store_cinder.store import STORE_TYPE
 from glance_store_cinder.store import Store
 
 
-def test_create_multi_stores_loads_two_stores_by_entry_point(tmp_path):
+def test_create_multi_stores_loads_two_stores_by_entry_point(
+        tmp_path: pathlib.Path) -> None:
     conf_file = tmp_path / "glance-api.conf"
     conf_file.write_text(f"""
 [DEFAULT]

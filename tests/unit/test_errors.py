@@ -18,7 +18,8 @@ from glance_store_cinder import errors
     (ks_exc.ConnectFailure("down"), gs_exc.RemoteServiceUnavailable),
     (ks_exc.Unauthorized(), gs_exc.NotAuthenticated),
 ])
-def test_table_maps_by_status_code(exc, expected):
+def test_table_maps_by_status_code(exc: BaseException,
+                                   expected: type[Exception]) -> None:
     with pytest.raises(expected) as raised:
         with errors.cinder_errors("Doing it"):
             raise exc
@@ -26,26 +27,26 @@ def test_table_maps_by_status_code(exc, expected):
     assert "Doing it failed" in str(raised.value)
 
 
-def test_message_text_does_not_change_the_mapping():
+def test_message_text_does_not_change_the_mapping() -> None:
     # A 400 that talks about "not found" is still a 400.
     exc = cinder_exc.BadRequest(400, "volume not found, in-use, quota")
     assert type(errors.translate(exc, "x")) is gs_exc.BackendException
 
 
-def test_request_id_is_kept_in_the_message():
+def test_request_id_is_kept_in_the_message() -> None:
     exc = cinder_exc.NotFound(404, "Volume could not be found",
                               request_id="req-abc")
     assert "req-abc" in str(errors.translate(exc, "Reading volume v"))
 
 
-def test_overrides_apply_to_one_operation():
+def test_overrides_apply_to_one_operation() -> None:
     exc = cinder_exc.BadRequest(400, "attached")
     assert isinstance(
         errors.translate(exc, "Deleting", {400: gs_exc.InUseByStore}),
         gs_exc.InUseByStore)
 
 
-def test_other_exceptions_pass_through_untouched():
+def test_other_exceptions_pass_through_untouched() -> None:
     with pytest.raises(ValueError):
         with errors.cinder_errors("x"):
             raise ValueError("mine")

@@ -6,22 +6,22 @@ from glance_store_cinder.polling import Poller
 
 
 class FakeClock:
-    def __init__(self):
+    def __init__(self) -> None:
         self.now = 0.0
-        self.sleeps = []
+        self.sleeps: list[float] = []
 
-    def monotonic(self):
+    def monotonic(self) -> float:
         return self.now
 
-    def sleep(self, seconds):
+    def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
 
-    def clock(self):
+    def clock(self) -> Clock:
         return Clock(monotonic=self.monotonic, sleep=self.sleep)
 
 
-def test_first_interval_is_tens_of_milliseconds_and_grows_to_a_cap():
+def test_first_interval_is_tens_of_milliseconds_and_grows_to_a_cap() -> None:
     fake = FakeClock()
     states = iter(["creating"] * 30 + ["available"])
     poller = Poller(timeout=300, clock=fake.clock())
@@ -32,13 +32,13 @@ def test_first_interval_is_tens_of_milliseconds_and_grows_to_a_cap():
     assert max(fake.sleeps) <= 1.0
 
 
-def test_returns_without_sleeping_when_already_done():
+def test_returns_without_sleeping_when_already_done() -> None:
     fake = FakeClock()
     Poller(timeout=1, clock=fake.clock()).wait(lambda: 1, bool, "x")
     assert fake.sleeps == []
 
 
-def test_times_out_within_the_bound():
+def test_times_out_within_the_bound() -> None:
     fake = FakeClock()
     poller = Poller(timeout=5, clock=fake.clock())
     with pytest.raises(errors.StateTimeout, match="volume v"):
@@ -46,7 +46,7 @@ def test_times_out_within_the_bound():
     assert fake.now <= 5.0 + 1e-9
 
 
-def test_error_state_stops_the_wait_at_once():
+def test_error_state_stops_the_wait_at_once() -> None:
     fake = FakeClock()
     poller = Poller(timeout=5, clock=fake.clock())
     with pytest.raises(errors.VolumeInErrorState, match="went bad"):

@@ -7,12 +7,17 @@ hold no new volume and no attachment, and the host no connection.
 
 import io
 import json
+from typing import Any
 
 import pytest
+import requests
 from glance_store import exceptions as gs_exc
 
+from glance_store_cinder.store import Store
 from tests.unit.harness import CHUNK
 from tests.unit.harness import GIB
+from tests.unit.harness import Env
+from tests.unit.harness import StoredImage
 from tests.unit.harness import new_image_id
 from tests.unit.harness import pattern
 from tests.unit.harness import read_all
@@ -36,14 +41,15 @@ STATUS_ERRORS = [
 ]
 
 
-def add(store, data, size=None):
+def add(store: Store, data: bytes, size: int | None = None) -> Any:
     return store.add(new_image_id(), io.BytesIO(data),
                      len(data) if size is None else size, "sha512")
 
 
 @pytest.mark.parametrize("step,method,path", ADD_STEPS,
                          ids=[s[0] for s in ADD_STEPS])
-def test_add_fails_cleanly_at_each_cinder_step(env, step, method, path):
+def test_add_fails_cleanly_at_each_cinder_step(env: Env, step: str,
+                                               method: str, path: str) -> None:
     store = env.store()
     env.cloud.fail_next(method, path, 500)
     with pytest.raises(gs_exc.BackendException) as raised:
@@ -52,7 +58,7 @@ def test_add_fails_cleanly_at_each_cinder_step(env, step, method, path):
     env.assert_clean()
 
 
-def test_store_works_after_a_failed_upload(env):
+def test_store_works_after_a_failed_upload(env: Env) -> None:
     store = env.store()
     env.factory.fail_on("connect")
     with pytest.raises(gs_exc.BackendException):
@@ -66,8 +72,9 @@ def test_store_works_after_a_failed_upload(env):
 @pytest.mark.parametrize("status,error", STATUS_ERRORS,
                          ids=[str(s[0]) for s in STATUS_ERRORS])
 @pytest.mark.parametrize("protocol", ["nfs"])
-def test_add_failures_are_typed_by_status(env, step, method, path, status,
-                                          error):
+def test_add_failures_are_typed_by_status(env: Env, step: str, method: str,
+                                          path: str, status: int,
+                                          error: type[Exception]) -> None:
     store = env.store()
     env.cloud.fail_next(method, path, status)
     with pytest.raises(error, match="HTTP %d" % status):
@@ -75,7 +82,7 @@ def test_add_failures_are_typed_by_status(env, step, method, path, status,
     env.assert_clean()
 
 
-def test_add_volume_create_over_quota_is_storage_full(env):
+def test_add_volume_create_over_quota_is_storage_full(env: Env) -> None:
     store = env.store()
     env.cloud.set_quota(env.service_project, gigabytes=1)
     with pytest.raises(gs_exc.StorageFull):
@@ -84,7 +91,7 @@ def test_add_volume_create_over_quota_is_storage_full(env):
 
 
 @pytest.mark.parametrize("online", [True, False])
-def test_add_extend_over_quota_is_storage_full(env, online):
+def test_add_extend_over_quota_is_storage_full(env: Env, online: bool) -> None:
     store = env.store(cinder_do_extend_attached=online)
     env.cloud.set_quota(env.service_project, gigabytes=2)
     with pytest.raises(gs_exc.StorageFull):
@@ -93,7 +100,7 @@ def test_add_extend_over_quota_is_storage_full(env, online):
 
 
 @pytest.mark.parametrize("online", [True, False])
-def test_add_extend_request_failing(env, online):
+def test_add_extend_request_failing(env: Env, online: bool) -> None:
     store = env.store(cinder_do_extend_attached=online)
     env.cloud.fail_next("POST", VOLUME + "/action$", 500)
     with pytest.raises(gs_exc.BackendException, match="Extending"):
@@ -102,10 +109,11 @@ def test_add_extend_request_failing(env, online):
 
 
 @pytest.mark.parametrize("online", [True, False])
-def test_add_volume_going_to_error_while_extending(env, online):
+def test_add_volume_going_to_error_while_extending(
+        env: Env, online: bool) -> None:
     store = env.store(cinder_do_extend_attached=online)
 
-    def break_extending_volumes():
+    def break_extending_volumes() -> None:
         for vol in env.cloud.volumes:
             if vol.status == "extending":
                 env.cloud.set_status(vol.id, "error_extending")
@@ -117,7 +125,7 @@ def test_add_volume_going_to_error_while_extending(env, online):
     env.assert_clean()
 
 
-def test_add_metadata_update_failing(env):
+def test_add_metadata_update_failing(env: Env) -> None:
     # the real size of an unknown-size upload is recorded at the end
     store = env.store()
     env.cloud.fail_next("POST", VOLUME + "/metadata$", 500)
@@ -126,10 +134,10 @@ def test_add_metadata_update_failing(env):
     env.assert_clean()
 
 
-def test_add_bootable_flag_failing(env):
+def test_add_bootable_flag_failing(env: Env) -> None:
     outage = env.outage(down=False)
 
-    def fail_bootable(request):
+    def fail_bootable(request: requests.PreparedRequest) -> None:
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode()
@@ -146,10 +154,10 @@ def test_add_bootable_flag_failing(env):
     env.assert_clean()
 
 
-def test_add_volume_going_to_error_while_created(env):
+def test_add_volume_going_to_error_while_created(env: Env) -> None:
     store = env.store()
 
-    def break_creating_volumes():
+    def break_creating_volumes() -> None:
         for vol in env.cloud.volumes:
             if vol.status == "creating":
                 env.cloud.set_status(vol.id, "error")
@@ -160,23 +168,37 @@ def test_add_volume_going_to_error_while_created(env):
     env.assert_clean()
 
 
-def test_add_volume_created_after_the_store_gave_up_is_still_deleted(env):
+def test_add_stuck_creating_waits_once_and_recovery_deletes_it(
+        env: Env) -> None:
     store = env.store(cinder_state_transition_timeout=5)
     env.cloud.status_polls_before_ready = 10 ** 6
-    start = env.time.now
-
-    def finish_late():
-        if env.time.now - start > 6:
-            env.cloud.settle()
-
-    env.time.on_sleep = finish_late
     with pytest.raises(gs_exc.BackendException, match="Timed out"):
         add(store, pattern(CHUNK))
+    # one bounded wait (create), not a second one for the cleanup
+    assert sum(env.time.sleeps) < 6
+    [stuck] = env.cloud.volumes
+    assert stuck.status == "creating"
+    [record] = store.runtime.journal.records()
+    assert record.volume_id == stuck.id and record.released
+    # cinder-volume is back: the next start of a worker deletes it
+    env.cloud.settle()
+    env.store()
     env.assert_clean()
+    assert store.runtime.journal.records() == []
+
+
+def test_add_cleanup_delete_is_retried_when_cinder_fails(env: Env) -> None:
+    store = env.store()
+    env.cloud.fail_next("POST", VOLUME + "/action$", 500)
+    env.cloud.fail_next("DELETE", VOLUME + "$", 500, times=2)
+    with pytest.raises(gs_exc.BackendException, match="read-only"):
+        add(store, pattern(CHUNK))
+    env.assert_clean()
+    assert store.runtime.journal.records() == []
 
 
 @pytest.mark.parametrize("operation", ["connect", "disconnect"])
-def test_add_connector_failure(env, operation):
+def test_add_connector_failure(env: Env, operation: str) -> None:
     store = env.store()
     env.factory.fail_on(operation)
     with pytest.raises(gs_exc.BackendException, match=operation.title()):
@@ -185,13 +207,13 @@ def test_add_connector_failure(env, operation):
 
 
 @pytest.mark.parametrize("online", [True, False])
-def test_add_connector_failure_while_growing(env, online):
+def test_add_connector_failure_while_growing(env: Env, online: bool) -> None:
     # Offline, the volume is connected again after the extend; online,
     # os-brick is asked to see the new size (block devices).  Fail that.
     store = env.store(cinder_do_extend_attached=online)
     operation = "extend" if online else "connect"
 
-    def fail_once_extending():
+    def fail_once_extending() -> None:
         if any(v.status == "extending" for v in env.cloud.volumes):
             env.factory.fail_on(operation)
             env.time.on_sleep = None
@@ -207,7 +229,7 @@ def test_add_connector_failure_while_growing(env, online):
     env.assert_clean()
 
 
-def test_add_busy_volume_is_retried(env):
+def test_add_busy_volume_is_retried(env: Env) -> None:
     # Cinder says 400 while another user still holds the volume
     store = env.store()
     env.cloud.fail_next("POST", r"/attachments$", 400)
@@ -216,7 +238,7 @@ def test_add_busy_volume_is_retried(env):
     assert read_all(store, env.location(store, uri)) == data
 
 
-def test_add_busy_volume_gives_up_after_the_attempts(env):
+def test_add_busy_volume_gives_up_after_the_attempts(env: Env) -> None:
     store = env.store(cinder_attachment_retry_attempts=2)
     env.cloud.fail_next("POST", r"/attachments$", 400, times=2)
     with pytest.raises(gs_exc.BackendException, match="HTTP 400"):
@@ -234,7 +256,7 @@ GET_STEPS = [
 
 
 @pytest.fixture
-def image(env):
+def image(env: Env) -> StoredImage:
     store = env.store()
     data = pattern(3 * CHUNK + 1)
     uri, *_ = add(store, data)
@@ -244,8 +266,9 @@ def image(env):
 
 @pytest.mark.parametrize("step,method,path", GET_STEPS,
                          ids=[s[0] for s in GET_STEPS])
-def test_get_fails_cleanly_at_each_cinder_step(env, image, step, method,
-                                               path):
+def test_get_fails_cleanly_at_each_cinder_step(env: Env, image: StoredImage,
+                                               step: str, method: str,
+                                               path: str) -> None:
     store, location, data, vid = image
     env.cloud.fail_next(method, path, 500)
     with pytest.raises(gs_exc.BackendException, match="HTTP 500"):
@@ -255,7 +278,7 @@ def test_get_fails_cleanly_at_each_cinder_step(env, image, step, method,
     assert read_all(store, location) == data
 
 
-def test_get_connect_failure(env, image):
+def test_get_connect_failure(env: Env, image: StoredImage) -> None:
     store, location, data, vid = image
     env.factory.fail_on("connect")
     with pytest.raises(gs_exc.BackendException, match="Connecting"):
@@ -264,7 +287,8 @@ def test_get_connect_failure(env, image):
     assert env.cloud.volume(vid).status == "available"
 
 
-def test_get_disconnect_failure_is_reported_and_leaves_nothing(env, image):
+def test_get_disconnect_failure_is_reported_and_leaves_nothing(
+        env: Env, image: StoredImage) -> None:
     store, location, data, vid = image
     reader, _ = store.get(location)
     assert next(reader) == data[:CHUNK]
@@ -275,7 +299,8 @@ def test_get_disconnect_failure_is_reported_and_leaves_nothing(env, image):
     assert env.cloud.volume(vid).status == "available"
 
 
-def test_get_attachment_delete_failure_is_reported(env, image):
+def test_get_attachment_delete_failure_is_reported(
+        env: Env, image: StoredImage) -> None:
     store, location, data, vid = image
     reader, _ = store.get(location)
     env.cloud.fail_next("DELETE", r"/attachments/", 500)
@@ -283,12 +308,14 @@ def test_get_attachment_delete_failure_is_reported(env, image):
         b"".join(reader)
     env.factory.assert_clean()
     # what is left is an attachment Cinder refused to delete; nothing of
-    # it is connected any more
+    # it is connected any more, and the journal keeps it for recovery
     [attachment] = env.cloud.volume(vid).attachments.values()
     assert attachment.attach_status == "attached"
+    env.store()  # the next start of a worker
+    env.assert_clean(keep=[vid])
 
 
-def test_add_request_bodies_are_what_cinder_expects(env):
+def test_add_request_bodies_are_what_cinder_expects(env: Env) -> None:
     store = env.store()
     add(store, pattern(CHUNK))
     [create] = [r for r in env.cloud.requests
@@ -296,3 +323,17 @@ def test_add_request_bodies_are_what_cinder_expects(env):
     body = create.body["volume"]
     assert body["size"] == 1 and body["volume_type"] == "glance-fast"
     assert json.dumps(body["metadata"])  # strings only (Cinder checks)
+
+
+def test_add_keeps_the_quota_error_when_the_detach_fails_too(env: Env) -> None:
+    # Glance must answer 413 (StorageFull), not 500 for the detach; the
+    # volume is extended while attached, then detached on the way out
+    store = env.store(cinder_do_extend_attached=True)
+    env.cloud.set_quota(env.service_project, gigabytes=2)
+    env.cloud.fail_next("DELETE", r"/attachments/", 500)
+    with pytest.raises(gs_exc.StorageFull):
+        add(store, pattern(3 * GIB), size=0)
+    # the attachment Cinder refused to delete is recovered later
+    env.store()
+    env.assert_clean()
+

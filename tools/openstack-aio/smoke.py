@@ -15,31 +15,20 @@ import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
+
+from openstack_aio.util import http
 
 STATE = os.environ.get("GSC_AIO_DIR") or "/var/lib/glance-store-cinder-aio"
 
 
 def call(method, url, body=None, token=None, ok=(200, 201, 202, 204)):
-    headers = {"Accept": "application/json",
-               "OpenStack-API-Version": "volume 3.54"}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    if token:
-        headers["X-Auth-Token"] = token
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            status, rh, raw = resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as exc:
-        status, rh, raw = exc.code, exc.headers, exc.read()
+    status, rh, payload = http(
+        method, url, body, token,
+        headers={"OpenStack-API-Version": "volume 3.54"}, timeout=60)
     if status not in ok:
-        sys.exit("smoke: %s %s -> %d %s" % (method, url, status, raw[:300]))
-    return status, rh, (json.loads(raw) if raw else None)
+        sys.exit("smoke: %s %s -> %d %s" % (method, url, status,
+                                            str(payload)[:300]))
+    return status, rh, payload
 
 
 def wait_status(base, vid, token, wanted, timeout=120):

@@ -11,6 +11,10 @@ Typical use::
     factory = FakeConnectorFactory(cloud)     # os-brick's factory signature
     ...
     cloud.assert_clean(); factory.assert_clean()
+
+``protocol`` is one of ``local``, ``nfs``, ``rbd`` (a librbd file object)
+and ``scaleio`` (a device node that shows its size only after
+``factory.time_passes()``).
 """
 
 from tests.unit.fakes.cloud import FakeAttachment

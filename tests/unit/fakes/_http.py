@@ -145,5 +145,10 @@ class FakeAdapter(BaseAdapter):
             reply = handler(incoming)
         return build_response(request, reply)
 
+    def add_service(self, host: str, handler: Handler) -> None:
+        """Serve one more fake service (e.g. a fake Glance) at ``host``."""
+        with self._lock:
+            self._services[host.lower()] = handler
+
     def close(self) -> None:
         """Nothing to release."""

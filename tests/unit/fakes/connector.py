@@ -5,8 +5,9 @@
 whose methods match os-brick's connectors (``connect_volume``,
 ``disconnect_volume``, ``extend_volume``, ``get_volume_paths``,
 ``check_valid_device``).  A connection resolves to the volume's backing
-file; it only succeeds for a volume Cinder exported (an attachment got a
-connector), as with real storage.
+file (``exports.py`` has what each protocol adds); it only succeeds for a
+volume Cinder exported (an attachment got a connector), as with real
+storage.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import pathlib
 import threading
 from typing import Any
 
@@ -21,6 +23,9 @@ from os_brick import exception as brick_exc
 
 from tests.unit.fakes.cloud import FakeCloud
 from tests.unit.fakes.cloud import FakeVolume
+from tests.unit.fakes.exports import EXPORTS
+from tests.unit.fakes.exports import HostState
+from tests.unit.fakes.exports import ShareMounts
 
 OPERATIONS = ("connect", "disconnect", "extend", "get_volume_paths",
               "check_valid_device")
@@ -67,7 +72,7 @@ class _Failure:
 
 
 class FakeConnector:
-    """Connects FakeCloud volumes of one protocol ('LOCAL' or 'NFS')."""
+    """Connects FakeCloud volumes of one protocol (see ``exports.py``)."""
 
     def __init__(self, factory: FakeConnectorFactory, protocol: str,
                  root_helper: str, use_multipath: bool = False,
@@ -79,23 +84,20 @@ class FakeConnector:
         self.use_multipath = use_multipath
         self.device_scan_attempts = device_scan_attempts
         self.kwargs = kwargs
+        self.export = EXPORTS[self.protocol](factory.cloud, factory.host)
 
     # -- resolution -------------------------------------------------------
     def _volume(self, props: dict[str, Any]) -> FakeVolume:
-        cloud = self.factory.cloud
-        if self.protocol == "LOCAL":
-            if "device_path" not in props:
-                raise ValueError("Invalid connection_properties specified "
-                                 "no device_path attribute")
-            vol = cloud.volume_by_backing_path(str(props["device_path"]))
-            where = str(props["device_path"])
-        else:
-            if "export" not in props or "name" not in props:
-                raise KeyError("export" if "export" not in props else "name")
-            vol = cloud.volume_by_backend_name(str(props["name"]))
-            where = "%s/%s" % (props["export"], props["name"])
+        missing = [k for k in self.export.required if k not in props]
+        if missing and self.protocol == "LOCAL":
+            raise ValueError("Invalid connection_properties specified "
+                             "no device_path attribute")
+        if missing:
+            raise KeyError(missing[0])
+        vol = self.export.find(props)
         if vol is None:
-            raise brick_exc.VolumeDeviceNotFound(device=where)
+            raise brick_exc.VolumeDeviceNotFound(
+                device=self.export.where(props))
         return vol
 
     def _fail(self, operation: str, vol: FakeVolume | None,
@@ -121,12 +123,11 @@ class FakeConnector:
                 "connect", self.protocol, vol.id, None, error=error))
             raise error
         path = str(vol.backing_path)
+        info = self.export.attach(vol, connection_properties, self.kwargs)
         self.factory.open(self.protocol, vol.id, path)
         self.factory.record(ConnectorCall("connect", self.protocol, vol.id,
                                           path))
-        if self.protocol == "LOCAL":
-            return {"type": "local", "path": path}
-        return {"path": path}
+        return info
 
     def disconnect_volume(self, connection_properties: dict[str, Any],
                           device_info: dict[str, Any] | None,
@@ -139,6 +140,7 @@ class FakeConnector:
                 "disconnect", self.protocol, vol.id, str(vol.backing_path),
                 error=exc, force=force, ignore_errors=ignore_errors))
             raise exc
+        self.export.detach(vol, device_info)
         self.factory.close(self.protocol, vol.id)
         self.factory.record(ConnectorCall(
             "disconnect", self.protocol, vol.id, str(vol.backing_path),
@@ -181,10 +183,16 @@ class FakeConnectorFactory:
     .factory``; records what it was asked for and every open connection.
     """
 
-    protocols = ("LOCAL", "NFS")
+    protocols = tuple(EXPORTS)
 
-    def __init__(self, cloud: FakeCloud) -> None:
+    def __init__(self, cloud: FakeCloud, mounts: ShareMounts | None = None,
+                 device_dir: pathlib.Path | None = None) -> None:
+        """:param mounts: told of shares NFS connections mount.
+        :param device_dir: where SCALEIO device nodes appear.
+        """
         self.cloud = cloud
+        self.host = HostState(device_dir or cloud.backing_dir.parent / "dev",
+                              mounts)
         self.requests: list[FactoryRequest] = []
         self.calls: list[ConnectorCall] = []
         self.connections: set[Connection] = set()
@@ -233,14 +241,25 @@ class FakeConnectorFactory:
         with self._lock:
             return sorted(c.volume_id for c in self.connections)
 
-    def assert_clean(self) -> None:
+    def leftovers(self) -> list[str]:
+        """Open connections, handles and device nodes."""
         with self._lock:
-            if self.connections:
-                raise AssertionError(
-                    "connections still open: %s" % ", ".join(
-                        "%s %s (%s)" % (c.protocol, c.volume_id, c.path)
+            problems = ["connection %s %s (%s)"
+                        % (c.protocol, c.volume_id, c.path)
                         for c in sorted(self.connections,
-                                        key=lambda c: c.serial)))
+                                        key=lambda c: c.serial)]
+            return problems + self.host.leftovers()
+
+    def assert_clean(self) -> None:
+        problems = self.leftovers()
+        if problems:
+            raise AssertionError("connections still open: %s"
+                                 % ", ".join(problems))
+
+    def time_passes(self) -> None:
+        """What the host's kernel does meanwhile (device nodes grow)."""
+        with self._lock:
+            self.host.tick()
 
     # -- for FakeConnector --------------------------------------------------
     def take_failure(self, operation: str) -> BaseException | None:

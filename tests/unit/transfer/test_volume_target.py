@@ -13,27 +13,33 @@ import pytest
 from glance_store import exceptions as gs_exc
 
 from glance_store_cinder.attachment import READ_WRITE
+from glance_store_cinder.attachment import Attacher
+from glance_store_cinder.privileged import RootCommands
 from glance_store_cinder.transfer.volume_target import VolumeWriteTarget
+from glance_store_cinder.volumes import Volumes
+from tests.unit.fakes import RecordedRequest
 from tests.unit.harness import CHUNK
 from tests.unit.harness import GIB
+from tests.unit.harness import Env
 from tests.unit.harness import digests
 from tests.unit.harness import new_image_id
 from tests.unit.harness import pattern
 from tests.unit.harness import read_all
 
 
-def version(text):
+def version(text: str) -> tuple[int, int]:
     major, minor = text.split(".")
     return int(major), int(minor)
 
 
-def attachments_created(env):
+def attachments_created(env: Env) -> list[RecordedRequest]:
     return [r for r in env.cloud.requests
             if r.method == "POST" and r.path == "/attachments"]
 
 
 @pytest.mark.parametrize("online", [True, False])
-def test_unknown_size_upload_grows_and_keeps_every_byte(env, online):
+def test_unknown_size_upload_grows_and_keeps_every_byte(
+        env: Env, online: bool) -> None:
     store = env.store(cinder_do_extend_attached=online, chunk=4 * CHUNK)
     data = pattern(7 * GIB + GIB // 4 + 3)
     image_id = new_image_id()
@@ -68,7 +74,8 @@ def test_unknown_size_upload_grows_and_keeps_every_byte(env, online):
 
 @pytest.mark.parametrize("protocol,online", [
     ("local", True), ("nfs", True), ("local", False)])
-def test_many_gib_need_far_fewer_extends_than_gib(env, online):
+def test_many_gib_need_far_fewer_extends_than_gib(
+        env: Env, online: bool) -> None:
     store = env.store(cinder_do_extend_attached=online, chunk=4 * CHUNK)
     gibs = 60
     data = pattern(gibs * GIB + 1)
@@ -83,7 +90,7 @@ def test_many_gib_need_far_fewer_extends_than_gib(env, online):
 
 
 @pytest.mark.parametrize("online", [True, False])
-def test_announced_size_needs_no_extend(env, online):
+def test_announced_size_needs_no_extend(env: Env, online: bool) -> None:
     store = env.store(cinder_do_extend_attached=online)
     data = pattern(3 * GIB + 1)
     uri, *_ = store.add(new_image_id(), io.BytesIO(data), len(data),
@@ -92,7 +99,7 @@ def test_announced_size_needs_no_extend(env, online):
     assert env.cloud.volume(uri.rsplit("/", 1)[1]).size == 4
 
 
-def test_online_extend_refreshes_block_devices_only(env):
+def test_online_extend_refreshes_block_devices_only(env: Env) -> None:
     store = env.store(cinder_do_extend_attached=True)
     store.add(new_image_id(), io.BytesIO(pattern(2 * GIB + 1)), 0, "sha512")
     refreshes = [c for c in env.factory.calls if c.operation == "extend"]
@@ -103,21 +110,24 @@ def test_online_extend_refreshes_block_devices_only(env):
 
 
 # -- the target itself --------------------------------------------------------
+TargetParts = tuple[Attacher, Volumes, str, RootCommands]
+
+
 @pytest.fixture
-def target_parts(env):
+def target_parts(env: Env) -> TargetParts:
     store = env.store()
     volumes = store.runtime.service_volumes()
     vid = env.cloud.create_volume_directly(env.service_project, 1)
-    return store.runtime.attacher, volumes, vid
+    return store.runtime.attacher, volumes, vid, store.runtime.root_commands
 
 
 @pytest.mark.parametrize("online", [True, False])
-def test_grow_keeps_what_was_written_and_writing_resumes(env, target_parts,
-                                                         online):
-    attacher, volumes, vid = target_parts
+def test_grow_keeps_what_was_written_and_writing_resumes(
+        env: Env, target_parts: TargetParts, online: bool) -> None:
+    attacher, volumes, vid, commands = target_parts
     head = pattern(GIB, seed=7)
     tail = pattern(GIB // 2, seed=8)
-    with VolumeWriteTarget(attacher, volumes, vid, root_helper="",
+    with VolumeWriteTarget(attacher, volumes, vid, root_commands=commands,
                            extend_attached=online,
                            gib=GIB) as target:
         assert target.capacity == GIB
@@ -135,9 +145,10 @@ def test_grow_keeps_what_was_written_and_writing_resumes(env, target_parts,
         assert f.read() == bytes(GIB - len(tail))
 
 
-def test_grow_by_more_than_one_step(env, target_parts):
-    attacher, volumes, vid = target_parts
-    with VolumeWriteTarget(attacher, volumes, vid, root_helper="",
+def test_grow_by_more_than_one_step(env: Env,
+                                    target_parts: TargetParts) -> None:
+    attacher, volumes, vid, commands = target_parts
+    with VolumeWriteTarget(attacher, volumes, vid, root_commands=commands,
                            extend_attached=True,
                            gib=GIB) as target:
         target.grow(0, 5 * GIB + 1)  # one chunk bigger than several GiB
@@ -147,9 +158,9 @@ def test_grow_by_more_than_one_step(env, target_parts):
 
 
 def test_offline_grow_failing_to_reattach_leaves_nothing_attached(
-        env, target_parts):
-    attacher, volumes, vid = target_parts
-    target = VolumeWriteTarget(attacher, volumes, vid, root_helper="",
+        env: Env, target_parts: TargetParts) -> None:
+    attacher, volumes, vid, commands = target_parts
+    target = VolumeWriteTarget(attacher, volumes, vid, root_commands=commands,
                            extend_attached=False,
                                gib=GIB)
     with pytest.raises(gs_exc.BackendException, match="HTTP 500"):
@@ -164,9 +175,10 @@ def test_offline_grow_failing_to_reattach_leaves_nothing_attached(
         assert f.read(6) == b"before"
 
 
-def test_target_attaches_read_write(env, target_parts):
-    attacher, volumes, vid = target_parts
-    with VolumeWriteTarget(attacher, volumes, vid, root_helper="",
+def test_target_attaches_read_write(env: Env,
+                                    target_parts: TargetParts) -> None:
+    attacher, volumes, vid, commands = target_parts
+    with VolumeWriteTarget(attacher, volumes, vid, root_commands=commands,
                            extend_attached=False,
                            gib=GIB):
         assert env.cloud.volume(vid).access_mode == READ_WRITE

@@ -11,43 +11,45 @@ CHUNK = 64
 
 
 class MemoryTarget:
-    def __init__(self, capacity, fail_at=None, error=None):
+    def __init__(self, capacity: int, fail_at: int | None = None,
+                 error: BaseException | None = None) -> None:
         self.buf = bytearray(capacity)
-        self.writes = []
-        self.grows = []
+        self.writes: list[tuple[int, int]] = []
+        self.grows: list[tuple[int, int]] = []
         self.synced = False
         self.fail_at = fail_at
         self.error = error
 
     @property
-    def capacity(self):
+    def capacity(self) -> int:
         return len(self.buf)
 
-    def write_at(self, offset, data):
+    def write_at(self, offset: int, data: bytes) -> None:
         if self.fail_at is not None and offset >= self.fail_at:
+            assert self.error is not None
             raise self.error
         self.buf[offset:offset + len(data)] = data
         self.writes.append((offset, len(data)))
 
-    def grow(self, written, needed):
+    def grow(self, written: int, needed: int) -> None:
         self.grows.append((written, needed))
         self.buf.extend(bytes(needed - len(self.buf) + 100))
 
-    def sync(self):
+    def sync(self) -> None:
         self.synced = True
 
 
 class Verifier:
-    def __init__(self):
+    def __init__(self) -> None:
         self.seen = bytearray()
 
-    def update(self, chunk):
+    def update(self, chunk: bytes) -> None:
         self.seen += chunk
 
 
 @pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1,
                                   10 * CHUNK])
-def test_bytes_digests_and_verifier(size):
+def test_bytes_digests_and_verifier(size: int) -> None:
     data = os.urandom(size)
     target = MemoryTarget(10 * CHUNK)
     verifier = Verifier()
@@ -62,14 +64,14 @@ def test_bytes_digests_and_verifier(size):
     assert target.synced
 
 
-def test_iterable_source():
+def test_iterable_source() -> None:
     result = writer.write_image(iter([b"ab", b"", b"cd"]), MemoryTarget(8),
                                 expected_size=0, hashing_algo="sha256",
                                 verifier=None, chunk_size=CHUNK)
     assert result.size == 4
 
 
-def test_more_data_than_announced_is_invalid_and_not_written_past():
+def test_more_data_than_announced_is_invalid_and_not_written_past() -> None:
     target = MemoryTarget(CHUNK * 4)
     with pytest.raises(gs_exc.Invalid, match="larger"):
         writer.write_image(io.BytesIO(b"x" * (CHUNK + 1)), target,
@@ -78,14 +80,14 @@ def test_more_data_than_announced_is_invalid_and_not_written_past():
     assert all(off + n <= CHUNK for off, n in target.writes)
 
 
-def test_less_data_than_announced_is_invalid():
+def test_less_data_than_announced_is_invalid() -> None:
     with pytest.raises(gs_exc.Invalid, match="announced"):
         writer.write_image(io.BytesIO(b"x" * 10), MemoryTarget(CHUNK),
                            expected_size=11, hashing_algo="sha512",
                            verifier=None, chunk_size=CHUNK)
 
 
-def test_unknown_size_grows_the_target():
+def test_unknown_size_grows_the_target() -> None:
     target = MemoryTarget(CHUNK)
     data = os.urandom(5 * CHUNK)
     result = writer.write_image(io.BytesIO(data), target, expected_size=0,
@@ -102,7 +104,8 @@ def test_unknown_size_grows_the_target():
     (13, gs_exc.StorageWriteDenied),  # EACCES
     (5, gs_exc.BackendException),  # EIO
 ])
-def test_os_errors_are_translated(errno_value, expected):
+def test_os_errors_are_translated(errno_value: int,
+                                  expected: type[Exception]) -> None:
     target = MemoryTarget(4 * CHUNK, fail_at=CHUNK,
                           error=OSError(errno_value, "boom"))
     with pytest.raises(expected):
@@ -111,7 +114,7 @@ def test_os_errors_are_translated(errno_value, expected):
                            verifier=None, chunk_size=CHUNK)
 
 
-def test_zero_chunks_are_skipped_only_when_asked():
+def test_zero_chunks_are_skipped_only_when_asked() -> None:
     data = b"\0" * CHUNK + b"d" * CHUNK + b"\0" * CHUNK
     target = MemoryTarget(3 * CHUNK)
     result = writer.write_image(io.BytesIO(data), target,
@@ -127,7 +130,7 @@ def test_zero_chunks_are_skipped_only_when_asked():
     assert len(dense.writes) == 3
 
 
-def test_head_is_kept_for_format_detection():
+def test_head_is_kept_for_format_detection() -> None:
     data = os.urandom(3 * CHUNK)
     result = writer.write_image(io.BytesIO(data), MemoryTarget(3 * CHUNK),
                                 expected_size=0, hashing_algo="sha512",

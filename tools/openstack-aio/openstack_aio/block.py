@@ -14,12 +14,12 @@ import glob
 import os
 
 from openstack_aio.paths import P
+from openstack_aio.settings import BLOCK_BACKEND
 from openstack_aio.settings import HERE
 from openstack_aio.settings import AioError
 from openstack_aio.util import run
 from openstack_aio.util import write_if_changed
 
-BLOCK_BACKEND = "block"
 BLOCK_DIR = os.path.join(P.state, "block")
 DRIVER_MODULE = "gsc_aio_loop_driver"
 DRIVER_CLASS = DRIVER_MODULE + ".LoopDeviceDriver"

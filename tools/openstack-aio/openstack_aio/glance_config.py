@@ -1,4 +1,4 @@
-"""glance-api.conf, its paste file and glance's rootwrap.conf."""
+"""glance-api.conf and its paste file."""
 
 from __future__ import annotations
 
@@ -12,16 +12,17 @@ from openstack_aio.paths import P
 from openstack_aio.settings import AUTH_URL
 from openstack_aio.settings import DEBUG
 from openstack_aio.settings import GLANCE_URL
-from openstack_aio.settings import MOUNT_HELPER
 from openstack_aio.settings import REGION
 from openstack_aio.settings import VOLUME_TYPES
+from openstack_aio.unprivileged import rootwrap_conf
+from openstack_aio.unprivileged import write_rootwrap
 from openstack_aio.util import Sections
 from openstack_aio.util import ini
 from openstack_aio.util import mkdirs
 from openstack_aio.util import write_if_changed
 
 # glance-api's stores; each is also the key of its type in VOLUME_TYPES.
-STORES = ("fast", "slow", "block")
+GLANCE_STORES = ("fast", "slow", "block", "small")
 
 
 def glance_conf_path() -> str:
@@ -40,17 +41,6 @@ def write_paste(paste: str) -> bool:
     paste_text = paste_text.replace("/etc/glance/healthcheck_disable",
                                     health_disable)
     return write_if_changed(paste, paste_text)
-
-
-def write_rootwrap(rootwrap: str) -> bool:
-    return write_if_changed(rootwrap, ini({"DEFAULT": {
-        "filters_path": glance_venv_etc("rootwrap.d"),
-        "exec_dirs": ",".join([os.path.dirname(P.vbin("glance", "python")),
-                               "/sbin", "/usr/sbin", "/bin", "/usr/bin",
-                               "/usr/local/bin", "/usr/local/sbin",
-                               os.path.dirname(MOUNT_HELPER)]),
-        "use_syslog": False,
-    }}))
 
 
 def store_section(sec: Secrets, vtype: str,
@@ -79,7 +69,8 @@ def glance_sections(sec: Secrets, paste: str, rootwrap: str) -> Sections:
             "debug": DEBUG,
             "log_file": P.logfile("glance-api.log"),
             "use_stderr": False,
-            "enabled_backends": ",".join("%s:volume" % s for s in STORES),
+            "enabled_backends": ",".join(
+                "%s:volume" % store for store in GLANCE_STORES),
             "enabled_import_methods":
                 "[glance-direct,web-download,copy-image]",
             "worker_self_reference_url": GLANCE_URL,
@@ -102,18 +93,20 @@ def glance_sections(sec: Secrets, paste: str, rootwrap: str) -> Sections:
         # A loop device of the block backend: grows while attached.
         "block": dict(store_section(sec, VOLUME_TYPES["block"], rootwrap),
                       cinder_do_extend_attached=True),
+        # On the small share: a write there hits ENOSPC for real.
+        "small": store_section(sec, VOLUME_TYPES["small"], rootwrap),
         "oslo_concurrency": {"lock_path": os.path.join(P.locks, "glance")},
         "os_brick": {"lock_path": P.brick_locks},
-        "privsep_osbrick": {"helper_command": "%s --config-file %s" % (
-            P.vbin("glance", "privsep-helper"), glance_conf_path())},
+        # No [privsep_osbrick] helper_command: the driver starts privsep
+        # through "sudo glance-rootwrap <rootwrap_config>" by itself.
     }
 
 
 def write_glance_conf(sec: Secrets) -> bool:
     paste = P.conf("glance", "glance-api-paste.ini")
-    rootwrap = P.conf("glance", "rootwrap.conf")
+    rootwrap = rootwrap_conf()
     changed = write_paste(paste)
-    changed |= write_rootwrap(rootwrap)
+    changed |= write_rootwrap()
     changed |= write_if_changed(glance_conf_path(),
                                 ini(glance_sections(sec, paste, rootwrap)),
                                 0o640)

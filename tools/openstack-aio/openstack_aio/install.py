@@ -18,6 +18,7 @@ from openstack_aio.settings import HERE
 from openstack_aio.settings import PINS
 from openstack_aio.settings import REPO
 from openstack_aio.settings import STATE
+from openstack_aio.settings import SYSTEM_PYTHON
 from openstack_aio.settings import AioError
 from openstack_aio.settings import say
 from openstack_aio.util import run
@@ -27,20 +28,41 @@ from openstack_aio.util import write_if_changed
 PipJob = tuple["subprocess.Popen[bytes]", str]
 
 
-def find_base_python() -> str | None:
+def usable_python(path: str | None) -> bool:
+    """A python >= 3.10 that can make a venv with pip."""
+    if not path or not os.path.exists(path):
+        return False
+    out = subprocess.run([path, "-c", "import sys, venv, ensurepip; "
+                          "print(sys.version_info[:2] >= (3, 10))"],
+                         capture_output=True, text=True)
+    return out.returncode == 0 and out.stdout.strip() == "True"
+
+
+def find_base_python(name: str) -> str | None:
+    """The python the ``name`` venv is made from.
+
+    The glance venv must be runnable by the glance user: always Debian's
+    python, never one under root's home."""
+    if name == "glance":
+        return SYSTEM_PYTHON if usable_python(SYSTEM_PYTHON) else None
     cand = os.environ.get("GSC_AIO_PYTHON")
     cands: list[str | None] = [cand] if cand else []
     cands += [shutil.which("python3.11"), "/usr/bin/python3.11",
               sys.executable]
-    for c in cands:
-        if not c or not os.path.exists(c):
-            continue
-        out = subprocess.run([c, "-c", "import sys, venv, ensurepip; "
-                              "print(sys.version_info[:2] >= (3, 10))"],
-                             capture_output=True, text=True)
-        if out.returncode == 0 and out.stdout.strip() == "True":
-            return c
-    return None
+    return next((c for c in cands if usable_python(c)), None)
+
+
+def base_pythons(names: Sequence[str]) -> dict[str, str]:
+    """A base python for each venv, installing python3-venv if needed."""
+    found = {n: find_base_python(n) for n in names}
+    if not all(found.values()):
+        ensure_apt(["python3-venv"])
+        found = {n: find_base_python(n) for n in names}
+    missing = [n for n, py in found.items() if py is None]
+    if missing:
+        raise AioError("no python >= 3.10 with venv/ensurepip for the %s "
+                       "venv" % ", ".join(missing))
+    return {n: py for n, py in found.items() if py}
 
 
 def dpkg_installed(pkg: str) -> bool:
@@ -74,6 +96,8 @@ def ensure_apt(extra: Sequence[str] = ()) -> None:
 def venv_spec(name: str) -> str:
     h = hashlib.sha256()
     h.update(json.dumps(PINS[name]).encode())
+    if name == "glance":
+        h.update(SYSTEM_PYTHON.encode())
     if os.path.exists(CONSTRAINTS):
         with open(CONSTRAINTS, "rb") as f:
             h.update(f.read())
@@ -86,6 +110,14 @@ def pip_argv(name: str, *args: str) -> list[str]:
     if os.path.exists(CONSTRAINTS):
         argv += ["-c", CONSTRAINTS]
     return argv
+
+
+def read_text(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def venv_needs_install(name: str) -> bool:
@@ -103,10 +135,13 @@ def start_venv_install(name: str, base_python: str) -> PipJob:
     vdir = os.path.join(P.venv, name)
     log = P.logfile("pip-%s.log" % name)
     py = P.vbin(name, "python")
+    base_file = os.path.join(vdir, ".aio-base-python")
     if not os.access(py, os.X_OK) or subprocess.run(
-            [py, "-c", "pass"], capture_output=True).returncode != 0:
+            [py, "-c", "pass"], capture_output=True).returncode != 0 \
+            or read_text(base_file) != base_python:
         shutil.rmtree(vdir, ignore_errors=True)
         run([base_python, "-m", "venv", vdir], log=log)
+        write_if_changed(base_file, base_python)
     argv = pip_argv(name, *PINS[name])
     with open(log, "a") as logf:
         logf.write("$ %s\n" % " ".join(argv))

@@ -71,9 +71,10 @@ class Keystone:
     def user(self, name: str, password: str, project: Resource) -> Resource:
         u = self.find("users", name, domain_id="default")
         if u is None:
-            return self.post("/users", {"user": {
+            created: Resource = self.post("/users", {"user": {
                 "name": name, "password": password, "domain_id": "default",
                 "default_project_id": project["id"], "enabled": True}})["user"]
+            return created
         status, _, _ = http("POST", AUTH_URL + "/auth/tokens", {
             "auth": {"identity": {"methods": ["password"], "password": {
                 "user": {"id": u["id"], "password": password}}}}})

@@ -13,10 +13,12 @@ from openstack_aio.processes import Service
 from openstack_aio.settings import AUTH_URL
 from openstack_aio.settings import CINDER_URL
 from openstack_aio.settings import GLANCE_URL
+from openstack_aio.settings import GLANCE_USER
 from openstack_aio.settings import GLANCE_WORKERS
 from openstack_aio.settings import HOST
 from openstack_aio.settings import PORTS
 from openstack_aio.settings import RABBIT_BIN
+from openstack_aio.unprivileged import glance_home
 from openstack_aio.util import http
 from openstack_aio.util import port_open
 
@@ -95,9 +97,14 @@ def cinder_services() -> list[Service]:
     ]
 
 
-def glance_service() -> Service:
+def glance_env() -> dict[str, str]:
     genv = base_env("glance")
+    genv["HOME"] = glance_home()
     genv["OS_GLANCE_CONFIG_DIR"] = P.conf("glance")
+    return genv
+
+
+def glance_service() -> Service:
     return Service("glance-api", [
         P.vbin("glance", "gunicorn"),
         "--bind", "%s:%d" % (HOST, PORTS["glance"]),
@@ -105,10 +112,15 @@ def glance_service() -> Service:
         "--worker-class", "gthread", "--threads", "8",
         "--timeout", "900", "--graceful-timeout", "10",
         "--no-control-socket",
-        "--pid", os.path.join(P.run, "glance-gunicorn.pid"),
+        "--pid", glance_gunicorn_pidfile(),
         "glance.wsgi.api:application"],
-        env=genv, health=glance_health, confs=[glance_conf_path()],
-        ports=[PORTS["glance"]])
+        env=glance_env(), health=glance_health, confs=[glance_conf_path()],
+        ports=[PORTS["glance"]], user=GLANCE_USER)
+
+
+def glance_gunicorn_pidfile() -> str:
+    """gunicorn's own pid file (the master), written as the glance user."""
+    return os.path.join(glance_home(), "gunicorn.pid")
 
 
 def services() -> dict[str, Service]:

@@ -6,6 +6,7 @@ so that RabbitMQ, Keystone, Cinder and glance-api start side by side."""
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -17,7 +18,6 @@ from typing import Any
 from openstack_aio.block import install_block_driver
 from openstack_aio.cinder_config import cinder_conf_path
 from openstack_aio.cinder_config import write_cinder_conf
-from openstack_aio.cinder_resources import BACKENDS
 from openstack_aio.cinder_resources import cinder_pools
 from openstack_aio.cinder_resources import cinder_services_up
 from openstack_aio.cinder_resources import setup_cinder
@@ -30,13 +30,13 @@ from openstack_aio.credentials import Secrets
 from openstack_aio.credentials import load_secrets
 from openstack_aio.envfile import glance_store_report
 from openstack_aio.envfile import write_env
-from openstack_aio.export import ensure_export
+from openstack_aio.export import ensure_exports
 from openstack_aio.export import ensure_mount_helper
 from openstack_aio.glance_config import glance_conf_path
 from openstack_aio.glance_config import write_glance_conf
 from openstack_aio.install import PipJob
+from openstack_aio.install import base_pythons
 from openstack_aio.install import ensure_apt
-from openstack_aio.install import find_base_python
 from openstack_aio.install import finish_venv_install
 from openstack_aio.install import install_project
 from openstack_aio.install import install_sqlite_hook
@@ -47,9 +47,12 @@ from openstack_aio.keystone_resources import admin_token
 from openstack_aio.keystone_resources import setup_keystone
 from openstack_aio.paths import P
 from openstack_aio.processes import Service
+from openstack_aio.services import glance_env
 from openstack_aio.services import services
 from openstack_aio.settings import AUTH_URL
+from openstack_aio.settings import BACKENDS
 from openstack_aio.settings import GLANCE_URL
+from openstack_aio.settings import GLANCE_USER
 from openstack_aio.settings import HOST
 from openstack_aio.settings import RABBIT_BIN
 from openstack_aio.settings import REGION
@@ -57,6 +60,8 @@ from openstack_aio.settings import STATE
 from openstack_aio.settings import WAIT
 from openstack_aio.settings import AioError
 from openstack_aio.settings import say
+from openstack_aio.unprivileged import ensure_unprivileged
+from openstack_aio.unprivileged import own_glance_state
 from openstack_aio.util import TIMINGS
 from openstack_aio.util import http
 from openstack_aio.util import mark
@@ -83,12 +88,12 @@ class UpRun:
     project_changed: bool = False
     cinder_changed: bool = False
     glance_changed: bool = False
-    loopdev: str = ""
+    loopdevs: dict[str, str] = field(default_factory=dict)
     client_conf: str = ""
     restarted: set[str] = field(default_factory=set)
     spawned_at: dict[str, float] = field(default_factory=dict)
     ks_info: KeystoneInfo | None = None
-    pools: list[str] = field(default_factory=list)
+    pools: dict[str, list[str]] = field(default_factory=dict)
     stores: dict[str, Any] | None = None
 
     def venv_changed(self, name: str) -> bool:
@@ -124,13 +129,13 @@ def ensure_service(s: Service, changed: bool) -> bool:
 
 
 def run_once(marker: str, steps: Sequence[Sequence[str]], log: str,
-             env: dict[str, str]) -> None:
+             env: dict[str, str], user: str | None = None) -> None:
     """Run database set-up commands unless ``marker`` says they ran."""
     path = os.path.join(P.db, marker)
     if os.path.exists(path):
         return
     for argv in steps:
-        run(argv, log=log, env=env)
+        run(argv, log=log, env=env, user=user)
     open(path, "w").close()
 
 
@@ -156,17 +161,9 @@ def install_venvs(r: UpRun) -> None:
     """apt and the venvs' pip installs in parallel."""
     r.venvs = ["keystone", "cinder"] + (["glance"] if r.glance else [])
     pending = [n for n in r.venvs if venv_needs_install(n)]
-    base_python = None
-    if pending:
-        base_python = find_base_python()
-        if base_python is None:
-            ensure_apt(["python3-venv"])
-            base_python = find_base_python()
-            if base_python is None:
-                raise AioError("no python >= 3.10 with venv/ensurepip")
+    base = base_pythons(pending)
     t0 = time.monotonic()
-    r.pip_jobs = {n: start_venv_install(n, base_python or "")
-                  for n in pending}
+    r.pip_jobs = {n: start_venv_install(n, base[n]) for n in pending}
     with phase("apt"):
         ensure_apt()
     for n in r.venvs:
@@ -188,7 +185,7 @@ def install_driver(r: UpRun) -> None:
 
 def export(r: UpRun) -> None:
     with phase("export"):
-        r.loopdev = ensure_export()
+        r.loopdevs = ensure_exports()
         ensure_mount_helper()
 
 
@@ -243,14 +240,17 @@ def prepare_cinder(r: UpRun) -> None:
 
 
 def prepare_glance(r: UpRun) -> None:
+    """The glance user, its sudoers line, config and database."""
     if not r.glance:
         return
+    user = ensure_unprivileged()
     r.glance_changed = write_glance_conf(r.sec) or r.venv_changed("glance")
+    own_glance_state(user, [glance_conf_path()])
     with phase("db-glance"):
         run_once("glance.synced", [[
             P.vbin("glance", "glance-manage"), "--config-file",
             glance_conf_path(), "db_sync"]],
-            P.logfile("glance-manage.log"), base_env("glance"))
+            P.logfile("glance-manage.log"), glance_env(), user=GLANCE_USER)
 
 
 def wait_rabbitmq(r: UpRun) -> None:
@@ -297,9 +297,11 @@ def wait_cinder(r: UpRun) -> None:
         r.svc[name].health = cinder_health_of(r.sec, name)
         r.svc[name].wait_healthy(WAIT, logs=[logs[name]])
         mark("start-" + name, t_c)
-    r.pools = wait_for("cinder pools of backends %s" % ", ".join(BACKENDS),
-                       lambda: cinder_pools(r.sec), WAIT,
-                       [logs["cinder-volume"], logs["cinder-scheduler"]])
+    for backend in BACKENDS:
+        r.pools[backend] = wait_for(
+            "cinder pool of backend %s" % backend,
+            functools.partial(cinder_pools, r.sec, backend), WAIT,
+            [logs["cinder-volume"], logs["cinder-scheduler"]])
     mark("ready-cinder", t_c)
 
 
@@ -320,7 +322,7 @@ def wait_glance(r: UpRun) -> None:
 
 def finish(r: UpRun) -> None:
     TIMINGS["up-total"] = round(time.monotonic() - r.started, 2)
-    write_env(r.sec, r.keystone(), r.loopdev, r.pools, r.glance, r.stores,
+    write_env(r.sec, r.keystone(), r.loopdevs, r.pools, r.glance, r.stores,
               r.client_conf)
     say("restarted: %s" % (", ".join(sorted(r.restarted)) or "nothing"))
     say("env %s" % P.env_json)

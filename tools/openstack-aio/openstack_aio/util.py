@@ -45,11 +45,13 @@ def phase(name: str) -> Iterator[None]:
 
 def run(argv: Sequence[str], log: str | None = None,
         env: Mapping[str, str] | None = None, check: bool = True,
-        timeout: float = 900,
-        input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run a command; on failure raise AioError with its output."""
+        timeout: float = 900, input: str | None = None,
+        user: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command (as ``user`` if given); on failure raise AioError."""
     out = subprocess.run(list(argv), env=env, input=input,
-                         capture_output=True, text=True, timeout=timeout)
+                         capture_output=True, text=True, timeout=timeout,
+                         user=user, group=user,
+                         extra_groups=[] if user else None)
     if log:
         with open(log, "a") as f:
             f.write("$ %s\n%s%s" % (" ".join(argv), out.stdout, out.stderr))

@@ -1,0 +1,187 @@
+"""The summary as text: the table (plain and Markdown) and its notes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.common import MiB
+from bench.summary import LIMIT_LABELS
+from bench.summary import label_of
+
+HEAD = ["workload", "ours s", "±", "ours MiB/s", "in-tree s", "±",
+        "in-tree MiB/s", "floor s", "ours/in-tree [IQR]",
+        "ours/floor [IQR]", "ours-floor s"]
+
+
+def _secs(s: dict[str, Any] | None) -> str:
+    if not s:
+        return "-"
+    if s.get("status") == "not measured":
+        return "n/a"
+    if s.get("status") != "ok":
+        return "FAILED"
+    return "%.2f" % s["median_s"]
+
+
+def _rate(s: dict[str, Any] | None) -> str:
+    if not s or s.get("status") != "ok" or not s.get("mib_s"):
+        return "FAILED" if s and s.get("status") == "FAILED" else "-"
+    return "%.0f" % s["mib_s"]
+
+
+def _spread(s: dict[str, Any] | None) -> str:
+    if not s or s.get("status") != "ok":
+        return ""
+    return "%d%%" % round(s["spread_pct"])
+
+
+def _x(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if v == float("inf"):
+        return "inf"
+    return "%.2fx" % v
+
+
+def _pair(r: dict[str, Any], key: str) -> str:
+    """The paired per-round median and quartiles, else the plain ratio."""
+    p = r.get("paired_" + key)
+    if not p or p["n"] < 2:
+        return _x(r.get("ratio_" + key))
+    return "%.2fx [%.2f-%.2f]" % (p["median"], p["q1"], p["q3"])
+
+
+def _line(r: dict[str, Any]) -> list[str]:
+    ours, intree = r["ours"], r["in_tree"]
+    fl = "-"
+    if r.get("floor_s") is not None:
+        fl = "%.2f (%s)" % (r["floor_s"], r["floor_bound"])
+    it_secs = _secs(intree)
+    if r["in_tree_workload"] != r["workload"] and intree:
+        it_secs += " (dense)"
+    over = r.get("overhead_s")
+    return [r["label"], _secs(ours), _spread(ours), _rate(ours), it_secs,
+            _spread(intree), _rate(intree), fl, _pair(r, "in_tree"),
+            _pair(r, "floor"), "-" if over is None else "%+.2f" % over]
+
+
+def _reference_line(ref: dict[str, Any]) -> list[str]:
+    floor_s = ref.get("floor_s")
+    return [ref["label"], "%.2f" % ref["seconds"], "", "", "-", "", "",
+            "-" if floor_s is None else "%.2f" % floor_s, "-",
+            _x(ref.get("ratio_floor")),
+            "-" if floor_s is None else "%+.2f" % (ref["seconds"]
+                                                   - floor_s)]
+
+
+def table_rows(summary: dict[str, Any]) -> tuple[list[str],
+                                                 list[list[str]]]:
+    lines = []
+    for r in summary["rows"]:
+        lines.append(_line(r))
+        if r["workload"] == "add_known" and summary.get("reference"):
+            lines.append(_reference_line(summary["reference"]))
+    return HEAD, lines
+
+
+def text_table(summary: dict[str, Any]) -> str:
+    head, lines = table_rows(summary)
+    widths = [max(len(x) for x in col)
+              for col in zip(head, *lines, strict=True)]
+    fmt = "  ".join("%%-%ds" % w if i == 0 else "%%%ds" % w
+                    for i, w in enumerate(widths))
+    out = [fmt % tuple(head), fmt % tuple("-" * w for w in widths)]
+    out += [fmt % tuple(line) for line in lines]
+    return "\n".join(out)
+
+
+def md_table(summary: dict[str, Any]) -> str:
+    head, lines = table_rows(summary)
+    out = ["| " + " | ".join(head) + " |",
+           "|" + "|".join("---" if i == 0 else "---:"
+                          for i in range(len(head))) + "|"]
+    out += ["| " + " | ".join(x.replace("|", "\\|") for x in line) + " |"
+            for line in lines]
+    return "\n".join(out)
+
+
+def _limit_line(label: str, s: dict[str, Any]) -> str:
+    if s.get("status") != "ok":
+        return "%s: FAILED (%s)" % (label, s.get("error"))
+    cpu = s.get("cpu_median_s", {})
+    busy = cpu.get("thread_s", cpu.get("write_busy_s",
+                                       cpu.get("machine_busy_s")))
+    cpu_text = "" if busy is None else ", %.2f CPU s" % busy
+    if s.get("mib_s"):
+        return "%s: %.2f s, %.0f MiB/s (±%d%%)%s" % (
+            label, s["median_s"], s["mib_s"], round(s["spread_pct"]),
+            cpu_text)
+    steps = s.get("steps_median_s", {})
+    return "%s: %.3f s (±%d%%)%s" % (
+        label, s["median_s"], round(s["spread_pct"]),
+        "; " + ", ".join("%s %.0f ms" % (k, 1000 * v)
+                         for k, v in steps.items()) if steps else "")
+
+
+def limits_text(summary: dict[str, Any], profile: Any) -> list[str]:
+    return [_limit_line(label_of(LIMIT_LABELS[name], profile), s)
+            for name, s in summary["limits"].items() if s]
+
+
+def target_lines(summary: dict[str, Any]) -> list[str]:
+    out = []
+    for t in summary["targets"]:
+        v = t["value"]
+        if v is None:
+            shown = "n/a"
+        elif v == float("inf"):
+            shown = "inf"
+        elif "ms" in t["text"]:
+            shown = "%.0f" % v
+        else:
+            shown = "%.2f" % v
+        mark = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
+        out.append("%-6s %s: %s %s %g (%s)%s" % (
+            mark, t["target"], shown, t["op"], t["goal"], t["text"],
+            "; " + t["note"] if t["note"] else ""))
+    return out
+
+
+def sparse_lines(summary: dict[str, Any]) -> list[str]:
+    out = []
+    for r in summary["rows"]:
+        if not r["workload"].startswith("sparse"):
+            continue
+        for who in ("ours", "in_tree"):
+            s = r.get(who)
+            if who == "in_tree" and r["workload"] == "sparse_thin":
+                continue
+            if s and s.get("allocated_median") is not None:
+                out.append("%s, %s: backing file allocates %.0f MiB for "
+                           "%.0f MiB of data" % (
+                               r["label"], who.replace("_", "-"),
+                               s["allocated_median"] / MiB,
+                               (r.get("data_bytes") or 0) / MiB))
+    return out
+
+
+def _cpu_text(s: dict[str, Any] | None) -> str:
+    cpu = (s or {}).get("cpu_median_s")
+    if not cpu:
+        return "-"
+    text = "process %.2f user + %.2f sys, machine %.2f busy" % (
+        cpu.get("proc_user_s", 0.0), cpu.get("proc_sys_s", 0.0),
+        cpu.get("machine_busy_s", 0.0))
+    io = (s or {}).get("io_median_bytes", {})
+    if "disk_written_bytes" in io:
+        text += ", disk written %.0f MiB" % (io["disk_written_bytes"] / MiB)
+    return text
+
+
+def cpu_lines(summary: dict[str, Any]) -> list[str]:
+    """Median CPU seconds (and disk bytes) per timed call, per contender.
+    """
+    return ["%s: ours %s; in-tree %s" % (
+        r["label"], _cpu_text(r["ours"]), _cpu_text(r["in_tree"]))
+        for r in summary["rows"]
+        if (r["ours"] or {}).get("cpu_median_s")]

@@ -1,0 +1,1 @@
+"""A fake Cinder v3 API: one module per resource behind a route table."""

@@ -1,0 +1,40 @@
+"""Injected HTTP failures, shared by the fake Keystone and Cinder."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from tests.unit.fakes._http import Incoming
+
+
+@dataclasses.dataclass
+class Injection:
+    method: str
+    """An HTTP method or ``*``."""
+    pattern: re.Pattern[str]
+    status: int
+    times: int
+    message: str
+
+
+class Injections:
+    def __init__(self) -> None:
+        self._pending: list[Injection] = []
+
+    def add(self, method: str, path_regex: str, status: int, times: int,
+            message: str | None) -> None:
+        self._pending.append(Injection(
+            method.upper(), re.compile(path_regex), status, times,
+            message or "Injected failure (HTTP %d)" % status))
+
+    def take(self, req: Incoming) -> Injection | None:
+        """The first injection matching the request, used up once."""
+        for inj in self._pending:
+            if (inj.method in ("*", req.method)
+                    and inj.pattern.search(req.path)):
+                inj.times -= 1
+                if inj.times <= 0:
+                    self._pending.remove(inj)
+                return inj
+        return None
