@@ -1,7 +1,8 @@
 """glance-api end to end: images kept by this driver, through Glance's v2 API.
 
 The glance-api of tools/openstack-aio/up runs this driver as its stores
-``fast`` and ``slow`` (``enabled_backends = fast:volume,slow:volume``).  These
+``fast``, ``slow`` (NFS backend) and ``block`` (loop-device backend):
+``enabled_backends = fast:volume,slow:volume,block:volume``.  These
 tests never call the driver: they speak HTTP to Glance (a keystoneauth1
 session) and to Cinder (python-cinderclient), and look at what is left in
 Cinder, in the NFS export (the volume files) and in the services' logs.
@@ -790,7 +791,8 @@ def test_stores_detail_is_a_known_limitation(aio: dict[str, Any],
     ``volume`` (README, Known limitation).  stores (no detail) works."""
     stores = glance.session.get(glance.url + "/v2/info/stores").json()
     assert stores == {"stores": [{"id": "fast", "default": "true"},
-                                 {"id": "slow"}, {"id": "small"}]}
+                                 {"id": "slow"}, {"id": "block"},
+                                 {"id": "small"}]}
     log = LogTail(aio["logs"]["glance-api"])
     resp = glance.session.get(glance.url + "/v2/info/stores/detail",
                               raise_exc=False)
