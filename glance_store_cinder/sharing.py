@@ -26,6 +26,11 @@ Write attachments stay exclusive: before a write attach or a delete of the
 volume from this host the share is closed (no new reader joins, no linger
 after the last one) and released as soon as no live reader is left.
 
+An unprivileged glance-api takes the device node (or volume file) over
+once per share, when the first reader attaches, and gives it back when the
+share is released: readers opening and closing in any order never find it
+given back under them.
+
 A device that os-brick hands over as a file object (librbd without a
 local attach) exists only in the process that connected it: such a share
 is not joined by other readers, which wait for it to end.
@@ -34,6 +39,7 @@ is not joined by other readers, which wait for it to end.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 
 from glance_store import exceptions as gs_exc
@@ -48,6 +54,7 @@ from glance_store_cinder.connectors import ConnectedDevice
 from glance_store_cinder.connectors import FamilyContext
 from glance_store_cinder.connectors import family_for
 from glance_store_cinder.polling import Poller
+from glance_store_cinder.privileged import RootCommands
 from glance_store_cinder.recovery import Recovery
 from glance_store_cinder.recovery import linger_pending
 from glance_store_cinder.volumes import VolumeInfo
@@ -65,7 +72,7 @@ class SharedReads:
     def __init__(self, attacher: Attacher, context: FamilyContext,
                  recovery: Recovery, poller: Poller, linger: float,
                  service_volumes: Callable[[], Volumes] | None,
-                 alarm: AlarmFactory) -> None:
+                 alarm: AlarmFactory, root_commands: RootCommands) -> None:
         """
         :param linger: seconds a share stays after its last reader.
         :param service_volumes: what ends a linger with no request
@@ -79,6 +86,7 @@ class SharedReads:
         self._poller = poller
         self._linger = linger if service_volumes is not None else 0.0
         self._service_volumes = service_volumes
+        self._commands = root_commands
         self._alarm = alarm(self.end_expired, poller.clock.monotonic)
 
     # -- readers ------------------------------------------------------------
@@ -109,12 +117,14 @@ class SharedReads:
         journal = self._journal
         with self._lock(volume_lock_name(volume.id)):
             share = self._share(volume.id)
+            if share is not None and not _joinable(share) and \
+                    self._recovery.plan(volume.id):
+                # Its reader died while attaching, say.
+                self._recovery.apply(volume_id=volume.id, volumes=volumes)
+                share = self._share(volume.id)
             if share is None:
                 return self._attach_first(volumes, volume)
-            if share.get("closing") or not share.get("path"):
-                if self._recovery.plan(volume.id):
-                    self._recovery.apply(volume_id=volume.id,
-                                         volumes=volumes)
+            if not _joinable(share):
                 return None
             reader = journal.begin(jr.READER, share, volume_id=volume.id)
             if share.get("linger_until") is not None:
@@ -146,8 +156,39 @@ class SharedReads:
         # journal, and os-brick closes it only when given it.
         self._recovery.device_infos[connection.id] = info
         if device.path is not None:
-            journal.update(share, path=device.path)
+            path, owner = self._borrow(device.path)
+            journal.update(share, path=path, owner_uid=owner)
+            device = ConnectedDevice(path=path)
         return reader, device
+
+    def _borrow(self, path: str) -> tuple[str, int | None]:
+        """The device, owned by this glance-api for the share's life.
+
+        Returns the resolved path and the uid to give it back to (None
+        when nothing was taken over).
+        """
+        commands = self._commands
+        if not commands.needed:
+            return path, None
+        real = commands.borrowable(path)
+        owner = os.stat(real).st_uid
+        if owner == commands.uid:
+            return real, None
+        commands.chown(commands.uid, real)
+        return real, owner
+
+    def _give_back(self, share: jr.Record) -> None:
+        owner, path = share.get("owner_uid"), share.get("path")
+        if not isinstance(owner, int) or not isinstance(path, str):
+            return
+        try:
+            self._commands.chown(owner, path)
+        except Exception:
+            # Not worth keeping the attachment for: the device goes with
+            # the disconnect (a share's file stays ours; sweep reports
+            # nothing about it).
+            LOG.exception("Giving %s of volume %s back to uid %d failed",
+                          path, share.volume_id, owner)
 
     def leave(self, volumes: Volumes, reader: jr.Record) -> None:
         """Stop reading; the last live reader out releases or lingers."""
@@ -214,6 +255,7 @@ class SharedReads:
         """Disconnect and delete a share; the caller holds the lock."""
         journal = self._journal
         failure: Exception | None = None
+        self._give_back(share)
         for child in journal.children(share):
             if child.kind == jr.READER:
                 journal.remove(child)  # dead: live ones were checked
@@ -261,3 +303,8 @@ class SharedReads:
     def _live_readers(self, share: jr.Record) -> list[jr.Record]:
         return [r for r in self._journal.children(share)
                 if r.kind == jr.READER and self._journal.in_use(r)]
+
+
+def _joinable(share: jr.Record) -> bool:
+    """Ready (attached, with a path every worker can open), not closing."""
+    return bool(share.get("path")) and not share.get("closing")

@@ -9,8 +9,11 @@ process is what a SIGKILL of the worker does to the record.
 from __future__ import annotations
 
 import gc
+import hashlib
 import io
 import logging
+import os
+import pathlib
 from typing import Any
 
 import pytest
@@ -20,15 +23,18 @@ from glance_store import location as gs_location
 from glance_store_cinder import errors
 from glance_store_cinder import journal as jr
 from glance_store_cinder.attachment import READ_WRITE
+from glance_store_cinder.mounts import MountTable
 from glance_store_cinder.store import Store
 from glance_store_cinder.transfer.reader import VolumeReader
 from glance_store_cinder.transfer.releaser import SHARED as RELEASER
+from tests.unit.fakes.cloud import NFS_EXPORT
 from tests.unit.harness import CHUNK
 from tests.unit.harness import Env
 from tests.unit.harness import StoredImage
 from tests.unit.harness import new_image_id
 from tests.unit.harness import pattern
 from tests.unit.harness import read_all
+from tests.unit.test_unprivileged import RootHelper
 
 # librbd hands over a handle, not a path: see test_a_handle_is_not_shared.
 SHARED_FAMILIES = pytest.mark.parametrize("protocol", ["local", "nfs",
@@ -404,3 +410,32 @@ def test_a_handle_is_not_shared(env: Env, image: StoredImage) -> None:
     assert b"".join(reader) == data
     assert read_all(store, location) == data
     env.assert_clean(keep=[vid])
+
+
+@pytest.mark.parametrize("protocol", ["nfs"])
+# unmounted through the recording root helper, not the fake mounts
+@pytest.mark.keeps_resources("mounts")
+def test_unprivileged_readers_take_the_volume_over_once_per_share(
+        env: Env, tmp_path: pathlib.Path) -> None:
+    # one reader giving the file back while another opens it would fail
+    # the other: the share takes it over and gives it back, not readers
+    base = os.path.realpath(env.mount_base)
+    mount_point = os.path.join(
+        base, hashlib.md5(NFS_EXPORT.encode()).hexdigest())
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "200 27 0:99 / %s rw - nfs %s rw\n" % (mount_point, NFS_EXPORT))
+    helper = RootHelper()
+    store = env.store(collaborators=env.collaborators(
+        euid=lambda: 1000, root_execute=helper, mounts=None,
+        mount_table=MountTable(str(mountinfo))))
+    _, location, data, vid = stored(env, store)
+    helper.argvs.clear()
+    readers = [get_as(env, pid, store, location) for pid in WORKERS]
+    for reader in readers:
+        assert b"".join(reader) == data
+    volume_file = os.path.join(mount_point, "volume-%s" % vid)
+    owner = str(os.stat(volume_file).st_uid)
+    assert helper.argvs == [["chown", "-h", "1000", volume_file],
+                            ["chown", "-h", owner, volume_file],
+                            ["umount", mount_point]]
