@@ -239,6 +239,20 @@ class SharedReads:
                 message="Volume %s is still read on this host after %.0fs"
                 % (volume_id, self._poller.timeout)) from exc
 
+    def watch_lingering(self) -> int:
+        """Set the alarm for shares lingering on; return how many.
+
+        At start: a worker that set a linger and then died took its
+        alarm with it.
+        """
+        now = self._poller.clock.monotonic()
+        boot = self._journal.owners.boot_id()
+        pending = [s for s in self._shares()
+                   if linger_pending(s, now, boot)]
+        for share in pending:
+            self._alarm.at(float(share.get("linger_until")))
+        return len(pending)
+
     def end_expired(self) -> None:
         """Release the shares whose linger has run out (the alarm's)."""
         now = self._poller.clock.monotonic()

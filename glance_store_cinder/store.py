@@ -143,6 +143,11 @@ class Store(glance_store.driver.Store):
                      "dead processes; %d could not be undone yet",
                      self.store_name, len(outcome.done),
                      len(outcome.failed))
+        try:
+            self.runtime.shared_reads.watch_lingering()
+        except Exception as exc:
+            LOG.warning("Store %s: cannot look for lingering read "
+                        "attachments: %s", self.store_name, exc)
 
     def _check_volume_type(self, settings: options.StoreSettings
                            ) -> str | None:

@@ -312,6 +312,22 @@ def test_recovery_releases_an_expired_linger_only(env: Env) -> None:
 
 
 @SHARED_FAMILIES
+def test_a_linger_whose_worker_died_is_ended_by_the_next_ones_alarm(
+        env: Env) -> None:
+    store, location, data, vid = stored(
+        env, env.store(cinder_read_attachment_linger=LINGER))
+    assert read_all(store, location) == data
+    env.processes.kill(env.processes.pid)
+    env.processes.become(WORKERS[0])
+    env.alarms.clear()  # the dead worker's alarm died with it
+    env.store()  # the next worker's start sets its alarm
+    assert len(env.cloud.volume(vid).attachments) == 1
+    env.time.now += LINGER
+    assert env.ring_alarms() == 1
+    env.assert_clean(keep=[vid])
+
+
+@SHARED_FAMILIES
 def test_linger_of_an_earlier_boot_has_ended(env: Env) -> None:
     store, location, data, vid = stored(
         env, env.store(cinder_read_attachment_linger=LINGER))
