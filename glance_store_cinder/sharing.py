@@ -97,9 +97,13 @@ class SharedReads:
         delete, or a device of one process) is waited for, within
         ``cinder_state_transition_timeout``.
         """
+        # Also bounds the wait for the volume's lock: readers queued
+        # behind a first reader that waited out another host's hold must
+        # not each wait as long again.
+        deadline = self._poller.clock.monotonic() + self._poller.timeout
         try:
             joined = self._poller.wait(
-                lambda: self._try_join(volumes, volume),
+                lambda: self._try_join(volumes, volume, deadline),
                 lambda found: found is not None,
                 "the read attachment of volume %s on this host to end"
                 % volume.id)
@@ -112,18 +116,22 @@ class SharedReads:
         assert joined is not None  # nosec B101 (the wait's condition)
         return joined
 
-    def _try_join(self, volumes: Volumes,
-                  volume: VolumeInfo) -> Joined | None:
+    def _try_join(self, volumes: Volumes, volume: VolumeInfo,
+                  deadline: float) -> Joined | None:
         journal = self._journal
         with self._lock(volume_lock_name(volume.id)):
             share = self._share(volume.id)
+            if share is None and self._poller.clock.monotonic() > deadline:
+                raise self._attacher.held_error(volumes, volume.id, "waited "
+                                                "for this host's first "
+                                                "reader of it")
             if share is not None and not _joinable(share) and \
                     self._recovery.plan(volume.id):
                 # Its reader died while attaching, say.
                 self._recovery.apply(volume_id=volume.id, volumes=volumes)
                 share = self._share(volume.id)
             if share is None:
-                return self._attach_first(volumes, volume)
+                return self._attach_first(volumes, volume, deadline)
             if not _joinable(share):
                 return None
             reader = journal.begin(jr.READER, share, volume_id=volume.id)
@@ -133,7 +141,8 @@ class SharedReads:
                           "used again", volume.id)
             return reader, ConnectedDevice(path=str(share.get("path")))
 
-    def _attach_first(self, volumes: Volumes, volume: VolumeInfo) -> Joined:
+    def _attach_first(self, volumes: Volumes, volume: VolumeInfo,
+                      deadline: float) -> Joined:
         """Attach for the host; the caller holds the volume's lock."""
         journal = self._journal
         share = journal.begin(jr.ATTACHMENT, owned=False,
@@ -146,7 +155,7 @@ class SharedReads:
             raise
         try:
             connection, device, info = self._attacher.attach_shared(
-                volumes, volume, share)
+                volumes, volume, share, deadline)
         except BaseException:
             journal.remove(reader)
             if not share.get("attachment_id"):

@@ -65,8 +65,12 @@ class FakeTime:
         """What the test makes happen while the store sleeps."""
         self.meanwhile: list[Callable[[], None]] = []
         """What the environment does while time passes (before on_sleep)."""
+        self.on_monotonic: Callable[[], None] | None = None
+        """Told whenever the store reads the clock."""
 
     def monotonic(self) -> float:
+        if self.on_monotonic is not None:
+            self.on_monotonic()
         return self.now
 
     def sleep(self, seconds: float) -> None:

@@ -14,6 +14,7 @@ import io
 import logging
 import os
 import pathlib
+import threading
 from typing import Any
 
 import pytest
@@ -391,6 +392,53 @@ def test_a_volume_held_by_another_host_ends_in_a_retryable_error(
     assert 0 < round(sum(env.time.sleeps[sleeps:]), 3) <= 30
     assert any("busy" in r.getMessage() for r in caplog.records)
     env.cloud.requests.clear()
+    client.attachments.delete(other)
+    env.assert_clean(keep=[vid])
+
+
+@SHARED_FAMILIES
+def test_readers_queued_behind_the_first_do_not_wait_once_more(
+        env: Env, image: StoredImage) -> None:
+    # the first reader of this host waits out another host's hold under
+    # the volume's lock; a reader that waited for that lock as long gives
+    # up then, instead of waiting for the other host all over again
+    store, location, _, vid = image
+    client, other = env.foreign_attachment(vid, host="glance-host-2")
+    first = threading.get_ident()
+    second_has_a_deadline = threading.Event()
+    outcome: list[BaseException] = []
+
+    def second_reader() -> None:
+        try:
+            store.get(location)
+        except BaseException as exc:  # asserted below
+            outcome.append(exc)
+
+    def clock_read() -> None:
+        if threading.get_ident() != first:
+            second_has_a_deadline.set()
+
+    second = threading.Thread(target=second_reader)
+
+    def first_sleep() -> None:
+        env.time.on_sleep = None
+        second.start()
+        assert second_has_a_deadline.wait(30)
+
+    env.time.on_monotonic = clock_read
+    env.time.on_sleep = first_sleep
+    started = env.time.now
+    try:
+        with pytest.raises(errors.VolumeHeld, match="glance-host-2"):
+            store.get(location)
+    finally:
+        second.join(30)
+        env.time.on_monotonic = None
+    [error] = outcome
+    assert isinstance(error, errors.VolumeHeld)
+    assert "glance-host-2" in str(error)
+    # both gave up within about one cinder_state_transition_timeout (30)
+    assert env.time.now - started < 31
     client.attachments.delete(other)
     env.assert_clean(keep=[vid])
 
