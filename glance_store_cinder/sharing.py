@@ -161,14 +161,23 @@ class SharedReads:
             if not share.get("attachment_id"):
                 journal.remove(share)  # nothing was created in Cinder
             raise
-        # Kept for this process's release: a librbd handle is not in the
-        # journal, and os-brick closes it only when given it.
-        self._recovery.device_infos[connection.id] = info
-        if device.path is not None:
+        if device.path is None:
+            # Kept for this process's release: a librbd handle is not in
+            # the journal, and os-brick closes it only when given it.
+            self._recovery.device_infos[connection.id] = info
+            return reader, device
+        try:
             path, owner = self._borrow(device.path)
             journal.update(share, path=path, owner_uid=owner)
-            device = ConnectedDevice(path=path)
-        return reader, device
+        except BaseException as exc:
+            journal.remove(reader)
+            try:
+                self._release(volumes, share)
+            except Exception:
+                LOG.exception("Releasing the read attachment of volume %s "
+                              "failed while handling: %s", volume.id, exc)
+            raise
+        return reader, ConnectedDevice(path=path)
 
     def _borrow(self, path: str) -> tuple[str, int | None]:
         """The device, owned by this glance-api for the share's life.

@@ -503,3 +503,42 @@ def test_unprivileged_readers_take_the_volume_over_once_per_share(
     assert helper.argvs == [["chown", "-h", "1000", volume_file],
                             ["chown", "-h", owner, volume_file],
                             ["umount", mount_point]]
+
+
+@pytest.mark.parametrize("protocol", ["nfs"])
+# unmounted through the recording root helper (asserted), not the fake
+@pytest.mark.keeps_resources("mounts")
+def test_a_volume_that_cannot_be_taken_over_is_released_at_once(
+        env: Env, tmp_path: pathlib.Path) -> None:
+    helper = FailingChown()
+    base = os.path.realpath(env.mount_base)
+    mount_point = os.path.join(
+        base, hashlib.md5(NFS_EXPORT.encode()).hexdigest())
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "200 27 0:99 / %s rw - nfs %s rw\n" % (mount_point, NFS_EXPORT))
+    store = env.store(collaborators=env.collaborators(
+        euid=lambda: 1000, root_execute=helper, mounts=None,
+        mount_table=MountTable(str(mountinfo))))
+    vid = env.cloud.create_volume_directly(
+        env.service_project, 1, data=pattern(100),
+        metadata={"image_size": "100"})
+    helper.failing = True
+    with pytest.raises(Exception, match="chown refused"):
+        store.get(env.location(store, "cinder://fast/%s" % vid))
+    assert store.runtime.journal.records() == []
+    assert helper.argvs[-1] == ["umount", mount_point]
+    env.assert_clean(keep=[vid])
+
+
+class FailingChown(RootHelper):
+    """A root helper that refuses chown once ``failing``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing = False
+
+    def __call__(self, *argv: Any, **kwargs: Any) -> tuple[str, str]:
+        if self.failing and argv[0] == "chown":
+            raise OSError("chown refused")
+        return super().__call__(*argv, **kwargs)
