@@ -139,7 +139,7 @@ class Attacher:
                              connection_data=data)
 
     def attach_shared(self, volumes: Volumes, volume: VolumeInfo,
-                      record: jr.Record
+                      record: jr.Record, deadline: float | None = None
                       ) -> tuple[jr.Record, ConnectedDevice, dict[str, Any]]:
         """Attach read-only for this host's shared ``record``.
 
@@ -147,11 +147,13 @@ class Attacher:
         to undo here: the host-owned records (``record`` and the returned
         connection record) say what to release, and whoever ends the
         share releases it from them.  Returns the connection record, the
-        device and os-brick's device info.
+        device and os-brick's device info.  ``deadline`` (monotonic)
+        bounds the wait for another holder of the volume.
         """
         connector = self._host_properties()
         with contextlib.ExitStack() as steps:
-            attachment_id = self._create(volumes, volume, READ_ONLY)
+            attachment_id = self._create(volumes, volume, READ_ONLY,
+                                         deadline)
             self._journal.update(record, attachment_id=attachment_id)
             steps.push(release_on_exit(
                 lambda: self._journal.undo(
@@ -193,8 +195,8 @@ class Attacher:
                 % (record.get("attachment_id"), record.volume_id))
         volumes.attachments.delete(str(record.get("attachment_id")))
 
-    def _create(self, volumes: Volumes, volume: VolumeInfo,
-                mode: str) -> str:
+    def _create(self, volumes: Volumes, volume: VolumeInfo, mode: str,
+                deadline: float | None = None) -> str:
         """Create the attachment, waiting out a detach in progress.
 
         Cinder answers 400 while another user (a reader that just went
@@ -211,20 +213,26 @@ class Attacher:
                 if errors.status_of(exc.__cause__ or exc) != 400:
                     raise
                 if attempt >= self._retry_attempts:
-                    raise self._held(volumes, volume.id, exc) from exc
+                    raise self.held_error(volumes, volume.id, exc) from exc
                 if self._recovered(volume.id):
                     continue
                 LOG.info("Volume %s is busy (attempt %d of %d); waiting "
                          "up to %.0fs for it to be free", volume.id, attempt,
                          self._retry_attempts, volumes.timeout)
                 try:
-                    volumes.wait_until_free(volume.id)
+                    volumes.wait_until_free(volume.id, self._remaining(
+                        deadline))
                 except errors.StateTimeout as timeout:
-                    raise self._held(volumes, volume.id,
+                    raise self.held_error(volumes, volume.id,
                                      timeout) from timeout
 
-    def _held(self, volumes: Volumes, volume_id: str,
-              last: Exception) -> errors.VolumeHeld:
+    def _remaining(self, deadline: float | None) -> float | None:
+        if deadline is None:
+            return None
+        return deadline - self._family_context.poller.clock.monotonic()
+
+    def held_error(self, volumes: Volumes, volume_id: str,
+                   last: Exception | str) -> errors.VolumeHeld:
         """The retryable error for a volume another host keeps attached."""
         try:
             holders = sorted({str(a.get("host_name") or "")

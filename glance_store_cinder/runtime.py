@@ -235,7 +235,7 @@ class StoreRuntime:
             self.attacher, family_context, self.recovery, self.poller,
             settings.read_attachment_linger,
             self.service_volumes if settings.has_service_credentials
-            else None, collaborators.alarm)
+            else None, collaborators.alarm, self.root_commands)
         self.attacher.end_share = functools.partial(
             self.shared_reads.end, wait=True)
 

@@ -26,6 +26,11 @@ Write attachments stay exclusive: before a write attach or a delete of the
 volume from this host the share is closed (no new reader joins, no linger
 after the last one) and released as soon as no live reader is left.
 
+An unprivileged glance-api takes the device node (or volume file) over
+once per share, when the first reader attaches, and gives it back when the
+share is released: readers opening and closing in any order never find it
+given back under them.
+
 A device that os-brick hands over as a file object (librbd without a
 local attach) exists only in the process that connected it: such a share
 is not joined by other readers, which wait for it to end.
@@ -34,6 +39,7 @@ is not joined by other readers, which wait for it to end.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 
 from glance_store import exceptions as gs_exc
@@ -48,6 +54,7 @@ from glance_store_cinder.connectors import ConnectedDevice
 from glance_store_cinder.connectors import FamilyContext
 from glance_store_cinder.connectors import family_for
 from glance_store_cinder.polling import Poller
+from glance_store_cinder.privileged import RootCommands
 from glance_store_cinder.recovery import Recovery
 from glance_store_cinder.recovery import linger_pending
 from glance_store_cinder.volumes import VolumeInfo
@@ -65,7 +72,7 @@ class SharedReads:
     def __init__(self, attacher: Attacher, context: FamilyContext,
                  recovery: Recovery, poller: Poller, linger: float,
                  service_volumes: Callable[[], Volumes] | None,
-                 alarm: AlarmFactory) -> None:
+                 alarm: AlarmFactory, root_commands: RootCommands) -> None:
         """
         :param linger: seconds a share stays after its last reader.
         :param service_volumes: what ends a linger with no request
@@ -79,6 +86,7 @@ class SharedReads:
         self._poller = poller
         self._linger = linger if service_volumes is not None else 0.0
         self._service_volumes = service_volumes
+        self._commands = root_commands
         self._alarm = alarm(self.end_expired, poller.clock.monotonic)
 
     # -- readers ------------------------------------------------------------
@@ -89,9 +97,13 @@ class SharedReads:
         delete, or a device of one process) is waited for, within
         ``cinder_state_transition_timeout``.
         """
+        # Also bounds the wait for the volume's lock: readers queued
+        # behind a first reader that waited out another host's hold must
+        # not each wait as long again.
+        deadline = self._poller.clock.monotonic() + self._poller.timeout
         try:
             joined = self._poller.wait(
-                lambda: self._try_join(volumes, volume),
+                lambda: self._try_join(volumes, volume, deadline),
                 lambda found: found is not None,
                 "the read attachment of volume %s on this host to end"
                 % volume.id)
@@ -104,17 +116,23 @@ class SharedReads:
         assert joined is not None  # nosec B101 (the wait's condition)
         return joined
 
-    def _try_join(self, volumes: Volumes,
-                  volume: VolumeInfo) -> Joined | None:
+    def _try_join(self, volumes: Volumes, volume: VolumeInfo,
+                  deadline: float) -> Joined | None:
         journal = self._journal
         with self._lock(volume_lock_name(volume.id)):
             share = self._share(volume.id)
+            if share is None and self._poller.clock.monotonic() > deadline:
+                raise self._attacher.held_error(volumes, volume.id, "waited "
+                                                "for this host's first "
+                                                "reader of it")
+            if share is not None and not _joinable(share) and \
+                    self._recovery.plan(volume.id):
+                # Its reader died while attaching, say.
+                self._recovery.apply(volume_id=volume.id, volumes=volumes)
+                share = self._share(volume.id)
             if share is None:
-                return self._attach_first(volumes, volume)
-            if share.get("closing") or not share.get("path"):
-                if self._recovery.plan(volume.id):
-                    self._recovery.apply(volume_id=volume.id,
-                                         volumes=volumes)
+                return self._attach_first(volumes, volume, deadline)
+            if not _joinable(share):
                 return None
             reader = journal.begin(jr.READER, share, volume_id=volume.id)
             if share.get("linger_until") is not None:
@@ -123,7 +141,8 @@ class SharedReads:
                           "used again", volume.id)
             return reader, ConnectedDevice(path=str(share.get("path")))
 
-    def _attach_first(self, volumes: Volumes, volume: VolumeInfo) -> Joined:
+    def _attach_first(self, volumes: Volumes, volume: VolumeInfo,
+                      deadline: float) -> Joined:
         """Attach for the host; the caller holds the volume's lock."""
         journal = self._journal
         share = journal.begin(jr.ATTACHMENT, owned=False,
@@ -136,18 +155,58 @@ class SharedReads:
             raise
         try:
             connection, device, info = self._attacher.attach_shared(
-                volumes, volume, share)
+                volumes, volume, share, deadline)
         except BaseException:
             journal.remove(reader)
             if not share.get("attachment_id"):
                 journal.remove(share)  # nothing was created in Cinder
             raise
-        # Kept for this process's release: a librbd handle is not in the
-        # journal, and os-brick closes it only when given it.
-        self._recovery.device_infos[connection.id] = info
-        if device.path is not None:
-            journal.update(share, path=device.path)
-        return reader, device
+        if device.path is None:
+            # Kept for this process's release: a librbd handle is not in
+            # the journal, and os-brick closes it only when given it.
+            self._recovery.device_infos[connection.id] = info
+            return reader, device
+        try:
+            path, owner = self._borrow(device.path)
+            journal.update(share, path=path, owner_uid=owner)
+        except BaseException as exc:
+            journal.remove(reader)
+            try:
+                self._release(volumes, share)
+            except Exception:
+                LOG.exception("Releasing the read attachment of volume %s "
+                              "failed while handling: %s", volume.id, exc)
+            raise
+        return reader, ConnectedDevice(path=path)
+
+    def _borrow(self, path: str) -> tuple[str, int | None]:
+        """The device, owned by this glance-api for the share's life.
+
+        Returns the resolved path and the uid to give it back to (None
+        when nothing was taken over).
+        """
+        commands = self._commands
+        if not commands.needed:
+            return path, None
+        real = commands.borrowable(path)
+        owner = os.stat(real).st_uid
+        if owner == commands.uid:
+            return real, None
+        commands.chown(commands.uid, real)
+        return real, owner
+
+    def _give_back(self, share: jr.Record) -> None:
+        owner, path = share.get("owner_uid"), share.get("path")
+        if not isinstance(owner, int) or not isinstance(path, str):
+            return
+        try:
+            self._commands.chown(owner, path)
+        except Exception:
+            # Not worth keeping the attachment for: the device goes with
+            # the disconnect (a share's file stays ours; sweep reports
+            # nothing about it).
+            LOG.exception("Giving %s of volume %s back to uid %d failed",
+                          path, share.volume_id, owner)
 
     def leave(self, volumes: Volumes, reader: jr.Record) -> None:
         """Stop reading; the last live reader out releases or lingers."""
@@ -198,6 +257,20 @@ class SharedReads:
                 message="Volume %s is still read on this host after %.0fs"
                 % (volume_id, self._poller.timeout)) from exc
 
+    def watch_lingering(self) -> int:
+        """Set the alarm for shares lingering on; return how many.
+
+        At start: a worker that set a linger and then died took its
+        alarm with it.
+        """
+        now = self._poller.clock.monotonic()
+        boot = self._journal.owners.boot_id()
+        pending = [s for s in self._shares()
+                   if linger_pending(s, now, boot)]
+        for share in pending:
+            self._alarm.at(float(share.get("linger_until")))
+        return len(pending)
+
     def end_expired(self) -> None:
         """Release the shares whose linger has run out (the alarm's)."""
         now = self._poller.clock.monotonic()
@@ -214,6 +287,7 @@ class SharedReads:
         """Disconnect and delete a share; the caller holds the lock."""
         journal = self._journal
         failure: Exception | None = None
+        self._give_back(share)
         for child in journal.children(share):
             if child.kind == jr.READER:
                 journal.remove(child)  # dead: live ones were checked
@@ -261,3 +335,8 @@ class SharedReads:
     def _live_readers(self, share: jr.Record) -> list[jr.Record]:
         return [r for r in self._journal.children(share)
                 if r.kind == jr.READER and self._journal.in_use(r)]
+
+
+def _joinable(share: jr.Record) -> bool:
+    """Ready (attached, with a path every worker can open), not closing."""
+    return bool(share.get("path")) and not share.get("closing")

@@ -27,7 +27,7 @@ from glance_store_cinder.runtime import StoreRuntime
 from glance_store_cinder.runtime import configure_privsep
 from glance_store_cinder.runtime import os_brick_available
 from glance_store_cinder.runtime import setup_os_brick
-from glance_store_cinder.transfer.device import opened
+from glance_store_cinder.transfer.device import open_device
 from glance_store_cinder.transfer.reader import VolumeReader
 from glance_store_cinder.undo import release_on_exit
 from glance_store_cinder.upload import Image
@@ -143,6 +143,11 @@ class Store(glance_store.driver.Store):
                      "dead processes; %d could not be undone yet",
                      self.store_name, len(outcome.done),
                      len(outcome.failed))
+        try:
+            self.runtime.shared_reads.watch_lingering()
+        except Exception as exc:
+            LOG.warning("Store %s: cannot look for lingering read "
+                        "attachments: %s", self.store_name, exc)
 
     def _check_volume_type(self, settings: options.StoreSettings
                            ) -> str | None:
@@ -312,9 +317,10 @@ class Store(glance_store.driver.Store):
             undo.push(release_on_exit(
                 lambda: shared.leave(volumes, reader),
                 "Leaving the read attachment of volume %s" % volume_id))
-            device = undo.enter_context(opened(
-                connected, writable=False,
-                commands=self.runtime.root_commands))
+            # Each reader its own file descriptor; the share has taken
+            # the device over for an unprivileged glance-api already.
+            device = open_device(connected, writable=False)
+            undo.callback(device.close)
             return (VolumeReader(undo.pop_all(), device, offset, length,
                                  self.READ_CHUNKSIZE,
                                  self.runtime.releaser), length)

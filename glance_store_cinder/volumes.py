@@ -141,9 +141,17 @@ class Volumes:
             what or "volume %s to become %s" % (volume_id, status),
             failed=_error_reason)
 
-    def wait_until_free(self, volume_id: str) -> VolumeInfo:
-        """Wait while another user of the volume finishes detaching."""
-        return self._poller.wait(
+    def wait_until_free(self, volume_id: str,
+                        timeout: float | None = None) -> VolumeInfo:
+        """Wait while another user of the volume finishes detaching.
+
+        :param timeout: shorter than the transition timeout, when the
+            caller has already waited part of it.
+        """
+        poller = self._poller
+        if timeout is not None and timeout < poller.timeout:
+            poller = dataclasses.replace(poller, timeout=max(timeout, 0.0))
+        return poller.wait(
             lambda: self.get(volume_id),
             lambda v: v.status not in ATTACH_TRANSIENT,
             "volume %s to be detached" % volume_id,

@@ -581,7 +581,7 @@ def test_copy_image_from_fast_to_slow(aio: dict[str, Any], glance: Glance,
 
 def test_concurrent_downloads_of_one_image(
         glance: Glance, cleanup: Cleanup) -> None:
-    """A volume is attached by one reader at a time; the second waits."""
+    """Two readers of one image share its volume's attachment."""
     content = Content(256 * MiB)
     image = upload(glance, cleanup, content)
     results: dict[int, Any] = {}

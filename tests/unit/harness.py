@@ -65,8 +65,12 @@ class FakeTime:
         """What the test makes happen while the store sleeps."""
         self.meanwhile: list[Callable[[], None]] = []
         """What the environment does while time passes (before on_sleep)."""
+        self.on_monotonic: Callable[[], None] | None = None
+        """Told whenever the store reads the clock."""
 
     def monotonic(self) -> float:
+        if self.on_monotonic is not None:
+            self.on_monotonic()
         return self.now
 
     def sleep(self, seconds: float) -> None:
@@ -79,6 +83,28 @@ class FakeTime:
 
     def clock(self) -> Clock:
         return Clock(monotonic=self.monotonic, sleep=self.sleep)
+
+
+class FakeAlarm:
+    """The store's linger alarm, rung by the test after moving time."""
+
+    def __init__(self, ring: Callable[[], None],
+                 monotonic: Callable[[], float]) -> None:
+        self._ring = ring
+        self._monotonic = monotonic
+        self.deadlines: list[float] = []
+
+    def at(self, deadline: float) -> None:
+        self.deadlines.append(deadline)
+
+    def ring_due(self) -> int:
+        """Ring for the deadlines passed; return how many there were."""
+        now = self._monotonic()
+        due = [d for d in self.deadlines if d <= now]
+        self.deadlines = [d for d in self.deadlines if d > now]
+        if due:
+            self._ring()
+        return len(due)
 
 
 class FakeMounts:
@@ -219,6 +245,7 @@ class Env:
         self.mount_base = tmp_path / "mnt"
         self.lock_path = tmp_path / "locks"
         self.processes = FakeProcessTable()
+        self.alarms: list[FakeAlarm] = []
         self._confs = 0
 
     # -- configuration ----------------------------------------------------
@@ -266,11 +293,22 @@ class Env:
             gib=self.gib,
             lock_path=str(self.lock_path),
             process_table=self.processes,
+            alarm=self.alarm,
             # The fake's "devices": its backing files and device nodes.
             devices=DeviceRules(root=str(self.cloud.backing_dir),
                                 accepts=stat.S_ISREG))
         values.update(overrides)
         return Collaborators(**values)
+
+    def alarm(self, ring: Callable[[], None],
+              monotonic: Callable[[], float]) -> FakeAlarm:
+        made = FakeAlarm(ring, monotonic)
+        self.alarms.append(made)
+        return made
+
+    def ring_alarms(self) -> int:
+        """Ring every store's alarm whose deadline has passed."""
+        return sum(alarm.ring_due() for alarm in self.alarms)
 
     def http_session(self) -> requests.Session:
         session = self.cloud.http_session()

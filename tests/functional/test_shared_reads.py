@@ -1,0 +1,197 @@
+"""A boot storm through glance-api: many paced downloads of one image.
+
+Every download of the image on this host shares one read-only attachment
+of its volume (glance_store_cinder/sharing.py), across glance-api's
+gunicorn workers.  Run the stack with ``GSC_AIO_GLANCE_WORKERS=4
+tools/openstack-aio/up`` so that the downloads land in several workers.
+
+The downloads are paced by the client (as a compute node streaming to its
+disk is), so that each one holds the attachment for seconds and they all
+overlap: with one attachment per reader they would run one after another.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import threading
+import time
+from typing import Any
+
+from tests.functional.test_glance_api import BLOCK
+from tests.functional.test_glance_api import Cleanup
+from tests.functional.test_glance_api import Content
+from tests.functional.test_glance_api import Glance
+from tests.functional.test_glance_api import MiB
+from tests.functional.test_glance_api import admin_session  # noqa: F401
+from tests.functional.test_glance_api import cinder  # noqa: F401
+from tests.functional.test_glance_api import cleanup  # noqa: F401
+from tests.functional.test_glance_api import glance  # noqa: F401
+from tests.functional.test_glance_api import glance_service  # noqa: F401
+from tests.functional.test_glance_api import upload
+
+READERS = 16
+SIZE = 64 * MiB
+PACE = 16 * MiB        # bytes per second per reader: about 4 s each
+SETTLE = 60            # seconds for the last detach to show in Cinder
+
+
+class Download:
+    """One paced download, timed, its bytes checked against the image."""
+
+    def __init__(self, client: Glance, image_id: str,
+                 content: Content) -> None:
+        self.glance = client
+        self.image_id = image_id
+        self.content = content
+        self.first_byte: float | None = None
+        self.ended: float | None = None
+        self.digests: tuple[str, str] | None = None
+        self.error: BaseException | None = None
+
+    def _paced(self, resp: Any) -> Any:
+        start = time.monotonic()
+        got = 0
+        for chunk in resp.iter_content(BLOCK):
+            if self.first_byte is None:
+                self.first_byte = time.monotonic()
+            got += len(chunk)
+            yield chunk
+            ahead = start + got / PACE - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+
+    def run(self) -> None:
+        try:
+            with self.glance.download(self.image_id, timeout=300) as resp:
+                assert resp.status_code == 200, resp.text
+                self.digests = self.content.verify(
+                    self._paced(resp), "download of %s" % self.image_id)
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+        finally:
+            self.ended = time.monotonic()
+
+
+class AttachmentWatch:
+    """Polls the volume's attachments in Cinder while the storm runs."""
+
+    def __init__(self, volumes_api: Any, volume_id: str) -> None:
+        self.cinder = volumes_api
+        self.volume_id = volume_id
+        self.seen: list[tuple[str, ...]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+
+    def current(self) -> tuple[str, ...]:
+        volume = self.cinder.volumes.get(self.volume_id)
+        return tuple(sorted(a["attachment_id"]
+                            for a in volume.attachments))
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            self.seen.append(self.current())
+            self.stop.wait(0.2)
+
+
+def volume_of(service: Glance, image_id: str) -> str:
+    [url] = [loc["url"] for loc in service.locations(image_id)
+             if loc["url"].startswith("cinder://")]
+    return str(url.rsplit("/", 1)[1])
+
+
+def test_sixteen_paced_downloads_share_one_attachment(
+        glance: Glance, glance_service: Glance,  # noqa: F811
+        cinder: Any, cleanup: Cleanup) -> None:  # noqa: F811
+    content = Content(SIZE)
+    image = upload(glance, cleanup, content)
+    volume_id = volume_of(glance_service, image["id"])
+    downloads = [Download(glance, image["id"], content)
+                 for _ in range(READERS)]
+    threads = [threading.Thread(target=d.run) for d in downloads]
+    watch = AttachmentWatch(cinder, volume_id)
+    watch.thread.start()
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(600)
+    finally:
+        watch.stop.set()
+        watch.thread.join(30)
+
+    errors = [d.error for d in downloads if d.error is not None]
+    assert errors == []
+    expected = (image["checksum"], image["os_hash_value"])
+    assert [d.digests for d in downloads] == [expected] * READERS
+    # all overlapped: every download had its first byte before the first
+    # one ended
+    first_end = min(d.ended for d in downloads if d.ended is not None)
+    assert all(d.first_byte is not None and d.first_byte < first_end
+               for d in downloads)
+    # one attachment for the whole storm, the same throughout
+    during = {ids for ids in watch.seen if ids}
+    assert len(during) == 1 and all(len(ids) == 1 for ids in during), \
+        during
+    deadline = time.monotonic() + SETTLE
+    while watch.current() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert watch.current() == ()
+    spans = sorted(d.ended - d.first_byte for d in downloads
+                   if d.ended is not None and d.first_byte is not None)
+    print("\n%d downloads of %d MiB at %d MiB/s: %.1f .. %.1f s"
+          % (READERS, SIZE // MiB, PACE // MiB, spans[0], spans[-1]))
+    print("glance-api workers: %d" % len(glance_workers()))
+
+
+def glance_workers() -> list[int]:
+    """glance-api's gunicorn workers on this machine (by process title)."""
+    pids = []
+    for cmdline in pathlib.Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes()
+        except OSError:
+            continue
+        if text.startswith(b"gunicorn: worker [glance.wsgi.api"):
+            pids.append(int(cmdline.parent.name))
+    return sorted(pids)
+
+
+def test_a_worker_killed_during_the_storm_spares_the_others(
+        glance: Glance, glance_service: Glance,  # noqa: F811
+        cinder: Any, cleanup: Cleanup) -> None:  # noqa: F811
+    workers = glance_workers()
+    assert len(workers) >= 2, (
+        "run the stack with GSC_AIO_GLANCE_WORKERS=4 tools/openstack-aio/up"
+        " (found %d glance-api worker(s))" % len(workers))
+    content = Content(SIZE)
+    image = upload(glance, cleanup, content)
+    volume_id = volume_of(glance_service, image["id"])
+    downloads = [Download(glance, image["id"], content)
+                 for _ in range(READERS)]
+    threads = [threading.Thread(target=d.run) for d in downloads]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 60
+    while (any(d.first_byte is None for d in downloads)
+           and time.monotonic() < deadline):
+        time.sleep(0.1)
+    os.kill(workers[0], signal.SIGKILL)
+    for thread in threads:
+        thread.join(600)
+    # a download the killed worker served is cut short; every other one
+    # is whole and exact (verify() fails on any wrong byte)
+    expected = (image["checksum"], image["os_hash_value"])
+    whole = [d for d in downloads if d.error is None]
+    assert whole and all(d.digests == expected for d in whole)
+    assert all("bytes differ" not in str(d.error) for d in downloads)
+    # gunicorn restarts the worker; its start recovers the dead readers,
+    # and the last live reader (or that recovery) detaches
+    watch = AttachmentWatch(cinder, volume_id)
+    end = time.monotonic() + SETTLE
+    while watch.current() and time.monotonic() < end:
+        time.sleep(0.5)
+    assert watch.current() == ()
+    print("\n%d of %d downloads whole after a worker was killed"
+          % (len(whole), READERS))
