@@ -132,6 +132,11 @@ def chunked_body(content: Content) -> Iterator[bytes]:
 
 
 # -- Glance over HTTP ----------------------------------------------------
+# gunicorn may close a kept-alive connection just as a request is sent on
+# it (seen once: "closed without a response"); reads are safe to resend.
+GET_RETRIES = 2
+
+
 class Glance:
     """The few v2 calls these tests make, over a keystoneauth1 session."""
 
@@ -158,13 +163,15 @@ class Glance:
         assert resp.status_code == 204, resp.text
 
     def show(self, image_id: str) -> dict[str, Any]:
-        return self.session.get(self._u("/v2/images/%s" % image_id)).json()
+        return self.session.get(self._u("/v2/images/%s" % image_id),
+                                connect_retries=GET_RETRIES).json()
 
     @contextlib.contextmanager
     def download(self, image_id: str, timeout: float = TIMEOUT
                  ) -> Iterator[Any]:
         resp = self.session.get(self._u("/v2/images/%s/file" % image_id),
-                                stream=True, timeout=timeout)
+                                stream=True, timeout=timeout,
+                                connect_retries=GET_RETRIES)
         try:
             yield resp
         finally:
@@ -187,7 +194,8 @@ class Glance:
     def locations(self, image_id: str) -> list[dict[str, Any]]:
         """``GET /v2/images/{id}/locations``: service role only."""
         return self.session.get(
-            self._u("/v2/images/%s/locations" % image_id)).json()
+            self._u("/v2/images/%s/locations" % image_id),
+            connect_retries=GET_RETRIES).json()
 
     def add_location(self, image_id: str, url: str) -> None:
         """The service-only location API Cinder uses (queued images)."""
