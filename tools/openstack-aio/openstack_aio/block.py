@@ -69,6 +69,10 @@ def detach_block_devices(log: str) -> list[str]:
     bound (the driver starts from zero when none is)."""
     for dev in block_loop_devices():
         run(["losetup", "--detach", dev], log=log, check=False)
+    # The driver's /dev/sd* names of its loop devices (loop_volume_driver).
+    for node in glob.glob("/dev/sdgsc*"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(node)
     for count in glob.glob(os.path.join(BLOCK_DIR, "volume-*",
                                         "connections")):
         with contextlib.suppress(FileNotFoundError):
