@@ -15,8 +15,9 @@ runs, one extra filter file in the stack's ``rootwrap.d`` admits what the
 in-tree driver runs beyond them: ``mount``, ``umount`` and ``chown`` (it
 mounts the share itself, at ``<base>/<sha256 of the share>``, and chowns
 the volume file without ``-h``: neither matches this store's filters).
-privsep-helper needs no filter: oslo.rootwrap always admits it.  It is removed when the test
-ends, and by the stack's next ``up`` if the test could not.
+privsep-helper needs no filter: oslo.rootwrap always admits it.  The file
+is removed when the test ends, and by the stack's next ``up`` if the test
+could not.
 """
 
 from __future__ import annotations
