@@ -163,18 +163,47 @@ class DeviceFamily:
         outlives the process that connected it).  Returns the record,
         the device and os-brick's device info.
         """
+        record, info = self.record_and_connect(volume_id, data, parent,
+                                               owned=owned)
+        device = self.device_or_close(record, volume_id, info,
+                                      expected_size, shared)
+        return record, device, info
+
+    def record_and_connect(self, volume_id: str, data: dict[str, Any],
+                           parent: jr.Record | None, *, owned: bool,
+                           **fields: Any
+                           ) -> tuple[jr.Record, dict[str, Any]]:
+        """Record the connection, connect, then record os-brick's answer.
+
+        ``fields``: what else the record keeps.  The record goes if the
+        connect fails: there is nothing to disconnect.
+        """
         journal = self.context.journal
         with jr.recorded(journal, jr.CONNECTION, parent, owned=owned,
                          volume_id=volume_id, protocol=self.protocol,
-                         properties=data) as record:
+                         properties=data, **fields) as record:
             info = self.connect(volume_id, data)
-        journal.update(record, device=jsonable(info))
+        journal.update(record, device=self.recordable(info))
+        return record, info
+
+    def recordable(self, info: dict[str, Any]) -> dict[str, Any]:
+        """What of os-brick's device info the journal keeps."""
+        return jsonable(info)
+
+    def device_or_close(self, record: jr.Record, volume_id: str,
+                        info: dict[str, Any], expected_size: int,
+                        shared: bool,
+                        check: Callable[[ConnectedDevice], None]
+                        | None = None) -> ConnectedDevice:
+        """The checked device; a refused one is disconnected at once."""
         try:
             device = self.device_from(volume_id, info, expected_size)
+            if check is not None:
+                check(device)
         except BaseException as exc:
             self._close_logged(record, exc, shared, info)
             raise
-        return record, device, info
+        return device
 
     def close(self, record: jr.Record, shared: bool = False,
               info: dict[str, Any] | None = None) -> None:

@@ -101,26 +101,26 @@ class NfsFamily(DeviceFamily):
         # The share's holders decide about unmounting, for multiattach
         # volumes too: a file on a share has no device to keep.
         share = share_of(data)
-        journal = self.context.journal
         mount_point = self.mount_point(data)
         with self.context.lock(share_lock_name(share)):
-            with jr.recorded(journal, jr.CONNECTION, parent, owned=owned,
-                             volume_id=volume_id, protocol=self.protocol,
-                             properties=data, share=share,
-                             mount_point=mount_point) as record:
-                info = self.connect(volume_id, data)
-            journal.update(record, device=_path_only(info))
-        try:
-            device = self.device_from(volume_id, info, expected_size)
+            record, info = self.record_and_connect(
+                volume_id, data, parent, owned=owned, share=share,
+                mount_point=mount_point)
+
+        def in_mount_point(device: ConnectedDevice) -> None:
             if os.path.dirname(str(device.path)) != mount_point:
                 raise refused(volume_id, str(info.get("path")),
                               str(device.path),
                               "it is not in the share's mount point %s"
                               % mount_point)
-        except BaseException as exc:
-            self._close_logged(record, exc, shared, info)
-            raise
+
+        device = self.device_or_close(record, volume_id, info,
+                                      expected_size, shared,
+                                      check=in_mount_point)
         return record, device, info
+
+    def recordable(self, info: dict[str, Any]) -> dict[str, Any]:
+        return _path_only(info)
 
     def close(self, record: jr.Record, shared: bool = False,
               info: dict[str, Any] | None = None) -> None:
