@@ -149,6 +149,32 @@ class BrokenSource:
         return self._data.read(min(size, self._good - self._data.tell()))
 
 
+class Relay(BaseAdapter):
+    """A transport that hands every request to ``send``."""
+
+    def __init__(self, send: Callable[..., requests.Response]) -> None:
+        super().__init__()
+        self._send = send
+
+    def send(self, request: requests.PreparedRequest, *args: Any,
+             **kwargs: Any) -> requests.Response:
+        return self._send(request, *args, **kwargs)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def relay_session(send: Callable[..., requests.Response]
+                  ) -> requests.Session:
+    """A session whose requests all go to ``send`` (and never out)."""
+    session = requests.Session()
+    session.trust_env = False
+    adapter = Relay(send)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 class Outage:
     """A transport that refuses connections while ``down``.
 
@@ -161,30 +187,19 @@ class Outage:
         self.down = down
         self.refused = 0
         self.tap: Callable[[requests.PreparedRequest], None] | None = None
-        outage = self
 
-        class _Adapter(BaseAdapter):
-            def send(self, request: requests.PreparedRequest,
-                     *args: Any, **kwargs: Any) -> requests.Response:
-                if outage.down:
-                    outage.refused += 1
-                    raise requests.exceptions.ConnectionError(
-                        "Connection refused", request=request)
-                if outage.tap is not None:
-                    outage.tap(request)
-                return cloud.adapter.send(request, *args, **kwargs)
-
-            def close(self) -> None:
-                """Nothing to release."""
-
-        self._adapter = _Adapter()
+    def send(self, request: requests.PreparedRequest, *args: Any,
+             **kwargs: Any) -> requests.Response:
+        if self.down:
+            self.refused += 1
+            raise requests.exceptions.ConnectionError(
+                "Connection refused", request=request)
+        if self.tap is not None:
+            self.tap(request)
+        return self.cloud.adapter.send(request, *args, **kwargs)
 
     def session(self) -> requests.Session:
-        session = requests.Session()
-        session.trust_env = False
-        session.mount("http://", self._adapter)
-        session.mount("https://", self._adapter)
-        return session
+        return relay_session(self.send)
 
 
 def pattern(size: int, seed: int = 0) -> bytes:

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 import requests
 from glance_store import exceptions as gs_exc
-from requests.adapters import BaseAdapter
 
 from tests.unit.fakes.cloud import FakeCloud
 from tests.unit.harness import Env
 from tests.unit.harness import new_image_id
+from tests.unit.harness import relay_session
 
 LOCAL = pytest.mark.parametrize("protocol", ["local"])
 
@@ -22,32 +22,26 @@ class Rewriting:
 
     def __init__(self, cloud: FakeCloud, method: str, path_end: str,
                  edit: Callable[[dict[str, Any]], None]) -> None:
-        outer = self
-
-        class _Adapter(BaseAdapter):
-            def send(self, request: requests.PreparedRequest, *args: Any,
-                     **kwargs: Any) -> requests.Response:
-                response = cloud.adapter.send(request, *args, **kwargs)
-                if (request.method == method
-                        and request.path_url.endswith(path_end)
-                        and response.status_code < 300):
-                    body = json.loads(response.content)
-                    edit(body)
-                    response._content = json.dumps(body).encode()
-                    outer.edited += 1
-                return response
-
-            def close(self) -> None:
-                """Nothing to release."""
-
+        self.cloud = cloud
+        self.method = method
+        self.path_end = path_end
+        self.edit = edit
         self.edited = 0
-        self._adapter = _Adapter()
+
+    def send(self, request: requests.PreparedRequest, *args: Any,
+             **kwargs: Any) -> requests.Response:
+        response = self.cloud.adapter.send(request, *args, **kwargs)
+        if (request.method == self.method
+                and request.path_url.endswith(self.path_end)
+                and response.status_code < 300):
+            body = json.loads(response.content)
+            self.edit(body)
+            response._content = json.dumps(body).encode()
+            self.edited += 1
+        return response
 
     def session(self) -> requests.Session:
-        session = requests.Session()
-        session.trust_env = False
-        session.mount("http://", self._adapter)
-        return session
+        return relay_session(self.send)
 
 
 @pytest.mark.parametrize("bad_id", ["../volumes/x", "", "{%s}", None])

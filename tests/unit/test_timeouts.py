@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import requests
 from glance_store import exceptions as gs_exc
-from requests.adapters import BaseAdapter
 
 from tests.unit.fakes.cloud import FakeCloud
 from tests.unit.harness import CHUNK
@@ -20,6 +19,7 @@ from tests.unit.harness import ENDPOINT_TEMPLATE
 from tests.unit.harness import Env
 from tests.unit.harness import new_image_id
 from tests.unit.harness import pattern
+from tests.unit.harness import relay_session
 
 pytestmark = pytest.mark.parametrize("protocol", ["local"])
 
@@ -34,34 +34,24 @@ class Silent:
         self.hang = hang
         self.timeouts: list[float | None] = []
         self.would_hang: list[str | None] = []
-        silent = self
 
-        class _Adapter(BaseAdapter):
-            def send(self, request: requests.PreparedRequest, *args: Any,
-                     **kwargs: Any) -> requests.Response:
-                timeout = kwargs.get("timeout")
-                silent.timeouts.append(timeout)
-                if silent.hang and silent.hang(request):
-                    if timeout is None:
-                        silent.would_hang.append(request.url)
-                        raise AssertionError(
-                            "%s %s without a timeout would hang forever"
-                            % (request.method, request.url))
-                    raise requests.exceptions.ReadTimeout(
-                        "Read timed out. (read timeout=%s)" % timeout,
-                        request=request)
-                return cloud.adapter.send(request, *args, **kwargs)
-
-            def close(self) -> None:
-                """Nothing to release."""
-
-        self._adapter = _Adapter()
+    def send(self, request: requests.PreparedRequest, *args: Any,
+             **kwargs: Any) -> requests.Response:
+        timeout = kwargs.get("timeout")
+        self.timeouts.append(timeout)
+        if self.hang and self.hang(request):
+            if timeout is None:
+                self.would_hang.append(request.url)
+                raise AssertionError(
+                    "%s %s without a timeout would hang forever"
+                    % (request.method, request.url))
+            raise requests.exceptions.ReadTimeout(
+                "Read timed out. (read timeout=%s)" % timeout,
+                request=request)
+        return self.cloud.adapter.send(request, *args, **kwargs)
 
     def session(self) -> requests.Session:
-        session = requests.Session()
-        session.trust_env = False
-        session.mount("http://", self._adapter)
-        return session
+        return relay_session(self.send)
 
 
 def test_every_request_of_the_service_user_has_the_timeout(env: Env) -> None:
