@@ -357,6 +357,22 @@ class Env:
             store.configure(re_raise_bsc=True)
         return store
 
+    def app_credential_store(self, secret: str | None = None
+                             ) -> tuple[Store, str, str]:
+        """A store that signs in with a new application credential.
+
+        ``secret``: the one it is configured with, if not the right one.
+        Returns the store, the credential's id and its right secret.
+        """
+        cred_id, right = self.cloud.add_app_credential("glance", "service")
+        store = self.store(
+            cinder_store_user_name=None, cinder_store_password=None,
+            cinder_store_project_name=None,
+            cinder_store_application_credential_id=cred_id,
+            cinder_store_application_credential_secret=(
+                right if secret is None else secret))
+        return store, cred_id, right
+
     # -- contexts and locations -------------------------------------------
     def user_context(self, user: str, project: str) -> Any:
         user_id, project_id = self.cloud.add_user(user, PASSWORD, project)

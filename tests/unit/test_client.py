@@ -97,12 +97,7 @@ def test_expired_service_token_is_renewed(env: Env) -> None:
 
 
 def test_application_credential(env: Env) -> None:
-    cred_id, secret = env.cloud.add_app_credential("glance", "service")
-    store = env.store(
-        cinder_store_user_name=None, cinder_store_password=None,
-        cinder_store_project_name=None,
-        cinder_store_application_credential_id=cred_id,
-        cinder_store_application_credential_secret=secret)
+    store, cred_id, _ = env.app_credential_store()
     uri = add(store, pattern(100))
     assert env.cloud.volume(vid_of(uri)).project_id == env.service_project
     assert env.cloud.auth_log
@@ -111,12 +106,7 @@ def test_application_credential(env: Env) -> None:
 
 
 def test_wrong_application_credential_secret(env: Env) -> None:
-    cred_id, _ = env.cloud.add_app_credential("glance", "service")
-    store = env.store(
-        cinder_store_user_name=None, cinder_store_password=None,
-        cinder_store_project_name=None,
-        cinder_store_application_credential_id=cred_id,
-        cinder_store_application_credential_secret="not-the-secret")
+    store, _, _ = env.app_credential_store(secret="not-the-secret")
     with pytest.raises(gs_exc.NotAuthenticated):
         add(store)
 

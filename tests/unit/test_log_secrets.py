@@ -57,12 +57,7 @@ def password_store(env: Env) -> StoreCase:
 
 
 def app_credential_store(env: Env) -> StoreCase:
-    cred_id, secret = env.cloud.add_app_credential("glance", "service")
-    store = env.store(
-        cinder_store_user_name=None, cinder_store_password=None,
-        cinder_store_project_name=None,
-        cinder_store_application_credential_id=cred_id,
-        cinder_store_application_credential_secret=secret)
+    store, _, secret = env.app_credential_store()
     return store, None, [secret]
 
 
