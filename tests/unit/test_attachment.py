@@ -5,7 +5,9 @@ from glance_store import exceptions as gs_exc
 
 from glance_store_cinder.attachment import READ_ONLY
 from glance_store_cinder.attachment import READ_WRITE
+from glance_store_cinder.attachment import Attacher
 from glance_store_cinder.transfer.device import open_device
+from glance_store_cinder.volumes import Volumes
 from tests.unit.fakes.connector import ConnectorCall
 from tests.unit.harness import ENDPOINT_TEMPLATE
 from tests.unit.harness import HOST
@@ -148,13 +150,9 @@ def disconnects(env: Env) -> list[ConnectorCall]:
     return [c for c in env.factory.calls if c.operation == "disconnect"]
 
 
-@pytest.mark.parametrize("protocol", ["local"])  # NFS counts share users
-# the fake counts each connect on its own, where os-brick has one device:
-# the second reader's connect stays counted
-@pytest.mark.keeps_resources("connections")
-def test_multiattach_device_kept_for_another_user_on_this_host(
-        env: Env, shared: AttachTarget) -> None:
-    attacher, volumes, vid = shared
+def assert_nested_readers_share_device(env: Env, attacher: Attacher,
+                                       volumes: Volumes, vid: str) -> None:
+    """Two readers of this host: the device goes with the last one."""
     with attacher.attach(volumes, volumes.get(vid), READ_ONLY):
         with attacher.attach(volumes, volumes.get(vid), READ_ONLY):
             pass
@@ -162,6 +160,15 @@ def test_multiattach_device_kept_for_another_user_on_this_host(
         assert disconnects(env) == []
     assert len(disconnects(env)) == 1
     env.cloud.assert_clean(keep=[vid])
+
+
+@pytest.mark.parametrize("protocol", ["local"])  # NFS counts share users
+# the fake counts each connect on its own, where os-brick has one device:
+# the second reader's connect stays counted
+@pytest.mark.keeps_resources("connections")
+def test_multiattach_device_kept_for_another_user_on_this_host(
+        env: Env, shared: AttachTarget) -> None:
+    assert_nested_readers_share_device(env, *shared)
 
 
 @pytest.mark.parametrize("protocol", ["local"])
@@ -177,13 +184,8 @@ def test_multiattach_with_requester_tokens_keeps_a_shared_device(
     volumes = store.runtime.volumes_for(context)
     vid = env.cloud.create_volume_directly(
         context.project_id, 1, volume_type="glance-shared")
-    attacher = store.runtime.attacher
-    with attacher.attach(volumes, volumes.get(vid), READ_ONLY):
-        with attacher.attach(volumes, volumes.get(vid), READ_ONLY):
-            pass
-        assert disconnects(env) == []
-    assert len(disconnects(env)) == 1
-    env.cloud.assert_clean(keep=[vid])
+    assert_nested_readers_share_device(env, store.runtime.attacher, volumes,
+                                       vid)
 
 
 @pytest.mark.parametrize("protocol", ["local"])
