@@ -409,6 +409,11 @@ class Env:
         self.cloud.assert_clean(keep=keep)
         self.factory.assert_clean()
 
+    def assert_detached(self, volume_id: str) -> None:
+        """Nothing left but the volume, which is available again."""
+        self.assert_clean(keep=[volume_id])
+        assert self.cloud.volume(volume_id).status == "available"
+
     def leaks(self) -> dict[str, list[str]]:
         """What the test left behind, by kind (see tests/unit/conftest.py).
         """

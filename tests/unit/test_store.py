@@ -344,8 +344,7 @@ def test_reader_as_context_manager_detaches(
     reader, _ = store.get(location)
     with reader:
         next(reader)
-    env.assert_clean(keep=[vid])
-    assert env.cloud.volume(vid).status == "available"
+    env.assert_detached(vid)
 
 
 def test_dropped_reader_detaches_when_collected(
@@ -358,8 +357,7 @@ def test_dropped_reader_detaches_when_collected(
     gc.collect()
     # detached by the store's releaser thread, not by the collecting one
     assert store.runtime.releaser.flush(timeout=30)
-    env.assert_clean(keep=[vid])
-    assert env.cloud.volume(vid).status == "available"
+    env.assert_detached(vid)
 
 
 @LOCAL
