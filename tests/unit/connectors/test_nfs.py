@@ -59,6 +59,19 @@ def holder_of_another_worker(env: Env, store: Store, pid: int
         env.processes.become(me)
 
 
+HeldShare = tuple[Store, gs_location.Location, bytes, jr.Record]
+"""A store, an image on the share and its bytes, another worker's holder."""
+
+
+@pytest.fixture
+def held_share(nfs_env: Env, two_images: SharedImages) -> HeldShare:
+    """The share of ``two_images`` also held by worker 7001 (alive)."""
+    store, [(loc1, data1), _] = two_images
+    holder = holder_of_another_worker(nfs_env, store,
+                                      nfs_env.processes.spawn(7001))
+    return store, loc1, data1, holder
+
+
 def test_share_unmounted_once_after_the_last_reader(
         nfs_env: Env, two_images: SharedImages) -> None:
     env = nfs_env
@@ -97,10 +110,9 @@ def test_second_reader_of_a_volume_joins_the_first(
 
 
 def test_holder_from_a_dead_worker_does_not_pin_the_share(
-        nfs_env: Env, two_images: SharedImages) -> None:
+        nfs_env: Env, held_share: HeldShare) -> None:
     env = nfs_env
-    store, [(loc1, data1), _] = two_images
-    dead = holder_of_another_worker(env, store, env.processes.spawn(7001))
+    store, loc1, data1, dead = held_share
     env.processes.kill(7001)
     assert read_all(store, loc1) == data1
     assert len(env.mounts.unmounted) == 1
@@ -108,10 +120,9 @@ def test_holder_from_a_dead_worker_does_not_pin_the_share(
 
 
 def test_holder_whose_pid_was_reused_does_not_pin_the_share(
-        nfs_env: Env, two_images: SharedImages) -> None:
+        nfs_env: Env, held_share: HeldShare) -> None:
     env = nfs_env
-    store, [(loc1, data1), _] = two_images
-    dead = holder_of_another_worker(env, store, env.processes.spawn(7001))
+    store, loc1, data1, dead = held_share
     env.processes.spawn(7001)  # died; an unrelated process got its pid
     assert read_all(store, loc1) == data1
     assert len(env.mounts.unmounted) == 1
@@ -121,10 +132,9 @@ def test_holder_whose_pid_was_reused_does_not_pin_the_share(
 # another worker still holds the share: it stays mounted, its holder stays
 @pytest.mark.keeps_resources("mounts", "journal_records")
 def test_holder_from_a_live_worker_keeps_the_share(
-        nfs_env: Env, two_images: SharedImages) -> None:
+        nfs_env: Env, held_share: HeldShare) -> None:
     env = nfs_env
-    store, [(loc1, data1), _] = two_images
-    other = holder_of_another_worker(env, store, env.processes.spawn(7001))
+    store, loc1, data1, other = held_share
     assert read_all(store, loc1) == data1
     assert env.mounts.unmounted == []
     assert holders(env, store) == [other]
@@ -132,10 +142,9 @@ def test_holder_from_a_live_worker_keeps_the_share(
 
 @pytest.mark.keeps_resources("mounts", "journal_records")
 def test_holder_in_another_pid_namespace_keeps_the_share(
-        nfs_env: Env, two_images: SharedImages) -> None:
+        nfs_env: Env, held_share: HeldShare) -> None:
     env = nfs_env
-    store, [(loc1, data1), _] = two_images
-    other = holder_of_another_worker(env, store, env.processes.spawn(7001))
+    store, loc1, data1, other = held_share
     env.processes.namespace = "4026532999"  # we moved; it cannot be judged
     env.processes.become(7002)
     assert read_all(store, loc1) == data1
