@@ -22,6 +22,13 @@ def make_conf(text: str, tmp_path: pathlib.Path,
     return conf
 
 
+def keystone_conf(tmp_path: pathlib.Path, *lines: str) -> cfg.ConfigOpts:
+    """A [fast] group with Keystone's address and ``lines``."""
+    return make_conf("[fast]\ncinder_store_auth_address = "
+                     "http://keystone.test/v3\n%s\n" % "\n".join(lines),
+                     tmp_path)
+
+
 def test_every_in_tree_option_is_offered_with_the_same_type_and_default(
         ) -> None:
     from glance_store._drivers.cinder import store as in_tree
@@ -78,13 +85,10 @@ cinder_http_retries = 2
 
 
 def test_deprecated_aliases_fill_the_new_names(tmp_path: pathlib.Path) -> None:
-    conf = make_conf("""
-[fast]
-cinder_store_auth_address = http://keystone.test/v3
-cinder_store_user = olduser
-cinder_store_key = oldsecret
-cinder_store_tenant = oldproject
-""", tmp_path)
+    conf = keystone_conf(
+        tmp_path, "cinder_store_user = olduser",
+        "cinder_store_key = oldsecret",
+        "cinder_store_tenant = oldproject")
     s = options.StoreSettings.from_conf(conf, "fast")
     assert (s.user_name, s.password, s.project_name) == (
         "olduser", "oldsecret", "oldproject")
@@ -92,13 +96,10 @@ cinder_store_tenant = oldproject
 
 
 def test_password_is_not_in_repr(tmp_path: pathlib.Path) -> None:
-    conf = make_conf("""
-[fast]
-cinder_store_auth_address = http://keystone.test/v3
-cinder_store_user_name = u
-cinder_store_password = s3cr3t-value
-cinder_store_project_name = p
-""", tmp_path)
+    conf = keystone_conf(
+        tmp_path, "cinder_store_user_name = u",
+        "cinder_store_password = s3cr3t-value",
+        "cinder_store_project_name = p")
     assert "s3cr3t-value" not in repr(
         options.StoreSettings.from_conf(conf, "fast"))
 
@@ -142,11 +143,7 @@ def test_invalid_values_name_the_option(tmp_path: pathlib.Path, line: str,
 
 def test_incomplete_service_credentials_name_what_is_missing(
         tmp_path: pathlib.Path) -> None:
-    conf = make_conf("""
-[fast]
-cinder_store_auth_address = http://keystone.test/v3
-cinder_store_user_name = u
-""", tmp_path)
+    conf = keystone_conf(tmp_path, "cinder_store_user_name = u")
     with pytest.raises(gs_exc.BadStoreConfiguration,
                        match="cinder_store_password, "
                              "cinder_store_project_name"):
@@ -162,12 +159,9 @@ def test_no_service_user_means_requester_token(tmp_path: pathlib.Path) -> None:
 
 def test_application_credential_is_service_identity(
         tmp_path: pathlib.Path) -> None:
-    conf = make_conf("""
-[fast]
-cinder_store_auth_address = http://keystone.test/v3
-cinder_store_application_credential_id = abc
-cinder_store_application_credential_secret = def
-""", tmp_path)
+    conf = keystone_conf(
+        tmp_path, "cinder_store_application_credential_id = abc",
+        "cinder_store_application_credential_secret = def")
     s = options.StoreSettings.from_conf(conf, "fast")
     assert s.uses_application_credential and s.has_service_credentials
     assert not s.uses_requester_token
