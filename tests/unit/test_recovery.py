@@ -59,6 +59,15 @@ def crash_reading(env: Env, store: Store, location: gs_location.Location
     return reader  # kept referenced: nobody ever closes it
 
 
+def restart_after_crash(env: Env, store: Store,
+                        location: gs_location.Location
+                        ) -> tuple[Store, VolumeReader]:
+    """The next worker's store, not recovering at start, and the reader
+    its dead predecessor left (to keep referenced)."""
+    abandoned = crash_reading(env, store, location)
+    return env.store(cinder_recover_at_start=False), abandoned
+
+
 def kinds(steps: Iterable[Step]) -> list[str]:
     return [s.record.kind for s in steps]
 
@@ -82,8 +91,7 @@ def test_reader_killed_mid_download_is_recovered_at_start(
 def test_busy_volume_is_recovered_at_once_without_waiting(
         env: Env, image: StoredImage) -> None:
     store, location, data, vid = image
-    abandoned = crash_reading(env, store, location)  # noqa: F841
-    restarted = env.store(cinder_recover_at_start=False)
+    restarted, abandoned = restart_after_crash(env, store, location)
     assert len(env.cloud.volume(vid).attachments) == 1
     sleeps = len(env.time.sleeps)
     assert read_all(restarted, location) == data
@@ -95,8 +103,7 @@ def test_busy_volume_is_recovered_at_once_without_waiting(
 def test_plan_says_what_and_why_and_changes_nothing(
         env: Env, image: StoredImage) -> None:
     store, location, _, vid = image
-    abandoned = crash_reading(env, store, location)  # noqa: F841
-    restarted = env.store(cinder_recover_at_start=False)
+    restarted, abandoned = restart_after_crash(env, store, location)
     steps = restarted.runtime.recovery.plan()
     assert kinds(steps) == ["reader", "connection", "attachment"]
     assert "has exited" in steps[0].reason
