@@ -49,17 +49,9 @@ def wait_status(base, vid, token, wanted, timeout=120):
     sys.exit("smoke: volume %s not %s within %ds" % (vid, wanted, timeout))
 
 
-def main():
-    with open(os.path.join(STATE, "env.json")) as f:
-        env = json.load(f)
+def authenticate(env):
+    """The service user's token and the Cinder endpoint of its project."""
     user = env["service_user"]
-    steps = []
-
-    def step(name, t0):
-        steps.append(name)
-        print("smoke: %-22s %.2fs" % (name, time.monotonic() - t0))
-
-    t0 = time.monotonic()
     _, rh, body = call("POST", env["auth_url"] + "/auth/tokens", {"auth": {
         "identity": {"methods": ["password"], "password": {"user": {
             "name": user["username"], "password": user["password"],
@@ -69,15 +61,11 @@ def main():
     token = rh["X-Subject-Token"]
     base = env["cinder"]["endpoint_template"] % {
         "project_id": body["token"]["project"]["id"]}
-    step("token", t0)
+    return token, base
 
-    t0 = time.monotonic()
-    vol = call("POST", base + "/volumes", {"volume": {
-        "size": 1, "name": "aio-smoke",
-        "volume_type": env["volume_types"]["fast"]}}, token)[2]["volume"]
-    wait_status(base, vol["id"], token, "available")
-    step("volume available", t0)
 
+def attachment_steps(env, base, token, vol, step):
+    """Create, complete and delete an attachment of ``vol``."""
     t0 = time.monotonic()
     connector = {"platform": "x86_64", "os_type": "linux", "ip": "127.0.0.1",
                  "host": "aio-smoke", "multipath": False}
@@ -99,6 +87,29 @@ def main():
     call("DELETE", base + "/attachments/" + att["id"], token=token)
     wait_status(base, vol["id"], token, "available")
     step("attachment delete", t0)
+
+
+def main():
+    with open(os.path.join(STATE, "env.json")) as f:
+        env = json.load(f)
+    steps = []
+
+    def step(name, t0):
+        steps.append(name)
+        print("smoke: %-22s %.2fs" % (name, time.monotonic() - t0))
+
+    t0 = time.monotonic()
+    token, base = authenticate(env)
+    step("token", t0)
+
+    t0 = time.monotonic()
+    vol = call("POST", base + "/volumes", {"volume": {
+        "size": 1, "name": "aio-smoke",
+        "volume_type": env["volume_types"]["fast"]}}, token)[2]["volume"]
+    wait_status(base, vol["id"], token, "available")
+    step("volume available", t0)
+
+    attachment_steps(env, base, token, vol, step)
 
     t0 = time.monotonic()
     call("DELETE", base + "/volumes/" + vol["id"], token=token)
