@@ -108,17 +108,21 @@ def test_add_extend_request_failing(env: Env, online: bool) -> None:
     env.assert_clean()
 
 
+def fail_volumes_on_sleep(env: Env, status: str, failed: str) -> None:
+    """While the store waits, volumes in ``status`` go to ``failed``."""
+    def fail() -> None:
+        for vol in env.cloud.volumes:
+            if vol.status == status:
+                env.cloud.set_status(vol.id, failed)
+
+    env.time.on_sleep = fail
+
+
 @pytest.mark.parametrize("online", [True, False])
 def test_add_volume_going_to_error_while_extending(
         env: Env, online: bool) -> None:
     store = env.store(cinder_do_extend_attached=online)
-
-    def break_extending_volumes() -> None:
-        for vol in env.cloud.volumes:
-            if vol.status == "extending":
-                env.cloud.set_status(vol.id, "error_extending")
-
-    env.time.on_sleep = break_extending_volumes
+    fail_volumes_on_sleep(env, "extending", "error_extending")
     with pytest.raises(gs_exc.BackendException, match="error_extending"):
         add(store, pattern(GIB + CHUNK), size=0)
     env.time.on_sleep = None
@@ -156,13 +160,7 @@ def test_add_bootable_flag_failing(env: Env) -> None:
 
 def test_add_volume_going_to_error_while_created(env: Env) -> None:
     store = env.store()
-
-    def break_creating_volumes() -> None:
-        for vol in env.cloud.volumes:
-            if vol.status == "creating":
-                env.cloud.set_status(vol.id, "error")
-
-    env.time.on_sleep = break_creating_volumes
+    fail_volumes_on_sleep(env, "creating", "error")
     with pytest.raises(gs_exc.BackendException, match="status error"):
         add(store, pattern(CHUNK))
     env.assert_clean()
