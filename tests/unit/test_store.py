@@ -377,12 +377,9 @@ def test_get_size_without_recorded_size_is_the_volume_size(env: Env) -> None:
 def test_missing_volume_is_not_found_everywhere(env: Env) -> None:
     store = env.store()
     location = env.location(store, "cinder://fast/%s" % uuid.uuid4())
-    with pytest.raises(gs_exc.NotFound):
-        store.get(location)
-    with pytest.raises(gs_exc.NotFound):
-        store.get_size(location)
-    with pytest.raises(gs_exc.NotFound):
-        store.delete(location)
+    for operation in (store.get, store.get_size, store.delete):
+        with pytest.raises(gs_exc.NotFound):
+            operation(location)
     env.assert_clean()
 
 
