@@ -15,13 +15,15 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 from openstack_aio.util import http
 
 STATE = os.environ.get("GSC_AIO_DIR") or "/var/lib/glance-store-cinder-aio"
 
 
-def call(method, url, body=None, token=None, ok=(200, 201, 202, 204)):
+def call(method: str, url: str, body: Any = None, token: str | None = None,
+         ok: tuple[int, ...] = (200, 201, 202, 204)) -> Any:
     status, rh, payload = http(
         method, url, body, token,
         headers={"OpenStack-API-Version": "volume 3.54"}, timeout=60)
@@ -31,7 +33,8 @@ def call(method, url, body=None, token=None, ok=(200, 201, 202, 204)):
     return status, rh, payload
 
 
-def wait_status(base, vid, token, wanted, timeout=120):
+def wait_status(base: str, vid: str, token: str, wanted: str,
+                timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status, _, body = call("GET", base + "/volumes/" + vid, token=token,
@@ -49,13 +52,13 @@ def wait_status(base, vid, token, wanted, timeout=120):
     sys.exit("smoke: volume %s not %s within %ds" % (vid, wanted, timeout))
 
 
-def main():
+def main() -> None:
     with open(os.path.join(STATE, "env.json")) as f:
         env = json.load(f)
     user = env["service_user"]
     steps = []
 
-    def step(name, t0):
+    def step(name: str, t0: float) -> None:
         steps.append(name)
         print("smoke: %-22s %.2fs" % (name, time.monotonic() - t0))
 
