@@ -99,11 +99,9 @@ def loop_devices_of(path: str) -> list[str]:
     return found
 
 
-# SAN LUNs appear on a host as /dev/sdX.  A loop device is handed out
-# under such a name too: a second node of the same device, so that an
-# unprivileged glance-api takes it over (chown -h) through the rootwrap
-# filters a deployment ships, which admit SCSI disk names but not loop
-# devices (those back host files, like this stack's own export).
+# SAN LUNs appear as /dev/sdX: a loop device is handed out as a second node
+# of that name, which the shipped rootwrap filters let an unprivileged
+# glance-api take over (they refuse loop devices: those back host files).
 LUN_NODE_PREFIX = "/dev/sdgsc"
 
 
@@ -125,11 +123,6 @@ def make_lun_node(loop_device: str) -> str:
         os.unlink(node)
     os.mknod(node, stat.S_IFBLK | 0o600, os.stat(loop_device).st_rdev)
     return node
-
-
-def remove_lun_node(loop_device: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(lun_node(loop_device))
 
 
 class HolderCount:
@@ -306,7 +299,8 @@ class LoopDeviceDriver(driver.VolumeDriver):
 
     def _detach_all(self, volume_id: str) -> None:
         for device in loop_devices_of(self._disk(volume_id)):
-            remove_lun_node(device)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lun_node(device))
             # A device still open elsewhere is detached when last closed.
             self._execute("losetup", "--detach", device, run_as_root=True)
         self._holders(volume_id).clear()

@@ -15,13 +15,16 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 from openstack_aio.util import http
 
 STATE = os.environ.get("GSC_AIO_DIR") or "/var/lib/glance-store-cinder-aio"
 
 
-def call(method, url, body=None, token=None, ok=(200, 201, 202, 204)):
+def call(method: str, url: str, body: Any = None, token: str | None = None,
+         ok: tuple[int, ...] = (200, 201, 202, 204)) -> Any:
     status, rh, payload = http(
         method, url, body, token,
         headers={"OpenStack-API-Version": "volume 3.54"}, timeout=60)
@@ -31,7 +34,8 @@ def call(method, url, body=None, token=None, ok=(200, 201, 202, 204)):
     return status, rh, payload
 
 
-def wait_status(base, vid, token, wanted, timeout=120):
+def wait_status(base: str, vid: str, token: str, wanted: str,
+                timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status, _, body = call("GET", base + "/volumes/" + vid, token=token,
@@ -49,7 +53,7 @@ def wait_status(base, vid, token, wanted, timeout=120):
     sys.exit("smoke: volume %s not %s within %ds" % (vid, wanted, timeout))
 
 
-def authenticate(env):
+def authenticate(env: Any) -> tuple[str, str]:
     """The service user's token and the Cinder endpoint of its project."""
     user = env["service_user"]
     _, rh, body = call("POST", env["auth_url"] + "/auth/tokens", {"auth": {
@@ -64,7 +68,8 @@ def authenticate(env):
     return token, base
 
 
-def attachment_steps(env, base, token, vol, step):
+def attachment_steps(env: Any, base: str, token: str, vol: Any,
+                     step: Callable[[str, float], None]) -> None:
     """Create, complete and delete an attachment of ``vol``."""
     t0 = time.monotonic()
     connector = {"platform": "x86_64", "os_type": "linux", "ip": "127.0.0.1",
@@ -89,12 +94,12 @@ def attachment_steps(env, base, token, vol, step):
     step("attachment delete", t0)
 
 
-def main():
+def main() -> None:
     with open(os.path.join(STATE, "env.json")) as f:
         env = json.load(f)
     steps = []
 
-    def step(name, t0):
+    def step(name: str, t0: float) -> None:
         steps.append(name)
         print("smoke: %-22s %.2fs" % (name, time.monotonic() - t0))
 
