@@ -24,7 +24,6 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1 import token_endpoint
 from oslo_config import cfg
 from oslo_context import context as oslo_context
-from requests.adapters import BaseAdapter
 
 from glance_store_cinder.attachment import Attacher
 from glance_store_cinder.connectors.base import DeviceRules
@@ -38,6 +37,7 @@ from tests.unit.fakes import FakeCloud
 from tests.unit.fakes import FakeConnectorFactory
 from tests.unit.fakes import fake_connector_properties
 from tests.unit.fakes.processes import FakeProcessTable
+from tests.unit.transports import Outage
 
 StoredImage = tuple[Store, gs_location.Location, bytes, str]
 """A store, an image's location in it, the image's bytes, its volume id."""
@@ -147,59 +147,6 @@ class BrokenSource:
         if self._data.tell() >= self._good:
             raise self.error
         return self._data.read(min(size, self._good - self._data.tell()))
-
-
-class Relay(BaseAdapter):
-    """A transport that hands every request to ``send``."""
-
-    def __init__(self, send: Callable[..., requests.Response]) -> None:
-        super().__init__()
-        self._send = send
-
-    def send(self, request: requests.PreparedRequest, *args: Any,
-             **kwargs: Any) -> requests.Response:
-        return self._send(request, *args, **kwargs)
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
-def relay_session(send: Callable[..., requests.Response]
-                  ) -> requests.Session:
-    """A session whose requests all go to ``send`` (and never out)."""
-    session = requests.Session()
-    session.trust_env = False
-    adapter = Relay(send)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
-
-
-class Outage:
-    """A transport that refuses connections while ``down``.
-
-    ``session`` is an ``http_session_factory``; when up, requests go to the
-    fake cloud.  ``tap`` (if set) sees every request before it is sent.
-    """
-
-    def __init__(self, cloud: FakeCloud, down: bool = True) -> None:
-        self.cloud = cloud
-        self.down = down
-        self.refused = 0
-        self.tap: Callable[[requests.PreparedRequest], None] | None = None
-
-    def send(self, request: requests.PreparedRequest, *args: Any,
-             **kwargs: Any) -> requests.Response:
-        if self.down:
-            self.refused += 1
-            raise requests.exceptions.ConnectionError(
-                "Connection refused", request=request)
-        if self.tap is not None:
-            self.tap(request)
-        return self.cloud.adapter.send(request, *args, **kwargs)
-
-    def session(self) -> requests.Session:
-        return relay_session(self.send)
 
 
 def pattern(size: int, seed: int = 0) -> bytes:

@@ -12,7 +12,7 @@ from glance_store import exceptions as gs_exc
 from tests.unit.fakes.cloud import FakeCloud
 from tests.unit.harness import Env
 from tests.unit.harness import new_image_id
-from tests.unit.harness import relay_session
+from tests.unit.transports import relay_session
 
 LOCAL = pytest.mark.parametrize("protocol", ["local"])
 

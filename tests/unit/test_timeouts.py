@@ -19,7 +19,7 @@ from tests.unit.harness import ENDPOINT_TEMPLATE
 from tests.unit.harness import Env
 from tests.unit.harness import new_image_id
 from tests.unit.harness import pattern
-from tests.unit.harness import relay_session
+from tests.unit.transports import relay_session
 
 pytestmark = pytest.mark.parametrize("protocol", ["local"])
 
