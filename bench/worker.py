@@ -152,13 +152,13 @@ class Worker(Contender):
                 try:
                     timed = self.add(name)
                     uris.append(timed.uri)
-                    self.check_volume(name, timed.uri)
+                    facts = self.check_volume(name, timed.uri)
                 except Failed as exc:
                     self.fail("add_small", self.data.slices[name].length,
                               exc, [])
                     continue
                 self.record("add_small", timed, self.data.slices[
-                    name].length, index=i, cache_dropped=dropped)
+                    name].length, index=i, cache_dropped=dropped, **facts)
         finally:
             self.delete_volumes(uris)
 

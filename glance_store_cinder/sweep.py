@@ -298,9 +298,12 @@ def report_document(report: Report, applied: bool) -> dict[str, Any]:
 
 
 def exit_code(report: Report, applied: bool) -> int:
-    """0: nothing found or all removed; 1: found (dry run); 2: failures."""
+    """0: nothing found or all removed; 1: found (dry run); 4: failures.
+
+    The codes are the operator commands' (glance_store_cinder.cli.common).
+    """
     if report.failed:
-        return 2
+        return 4
     if report.findings and not applied:
         return 1
     return 0

@@ -406,6 +406,7 @@ class Demo:
         check(cloned and not downloaded,
               "Cinder did not clone the image volume")
 
+        assert self.volume_id is not None  # set by the upload step
         path, copy = volume_file(self.env["nfs"]["export_dir"],
                                  self.volume_id, self.tmp)
         digest = sha512_of_file(path, self.size)

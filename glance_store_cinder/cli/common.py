@@ -23,8 +23,10 @@ from typing import Any
 from typing import TextIO
 
 from glance_store import exceptions as gs_exc
+from keystoneauth1 import identity
 from oslo_config import cfg
 
+from glance_store_cinder import errors
 from glance_store_cinder.glance_images import GlanceImages
 from glance_store_cinder.runtime import Collaborators
 from glance_store_cinder.store import STORE_TYPE
@@ -34,6 +36,7 @@ EXIT_OK = 0
 EXIT_FOUND = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
+EXIT_NOT_REMOVED = 4
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -42,7 +45,8 @@ exit codes:
   2  usage or configuration error (bad arguments, no such store, options
      glance-api would refuse)
   3  a service (Keystone, Cinder, Glance) could not be reached or refused
-     the store's user: the results are incomplete"""
+     the store's user: the results are incomplete
+  4  (sweep --apply) something found could not be removed"""
 
 SINGLE_STORE_GROUP = "glance_store"
 # Errors that mean "could not ask", not "found something wrong".
@@ -173,6 +177,17 @@ def open_stores(conf: cfg.ConfigOpts, names: Sequence[str],
     return loaded
 
 
+def add_glance_arguments(parser: argparse.ArgumentParser) -> None:
+    """How a command that asks Glance reaches it."""
+    parser.add_argument(
+        "--glance-endpoint", metavar="URL",
+        help="Glance's URL (default: the 'image' endpoint of the store "
+        "user's catalog)")
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, metavar="SECONDS",
+        help="for each request to Glance (default: 60)")
+
+
 def glance_for(store: Store, endpoint: str | None,
                timeout: float) -> GlanceImages:
     """Glance with the store's service user and catalog settings."""
@@ -186,6 +201,55 @@ def glance_for(store: Store, endpoint: str | None,
                         interface=settings.catalog_interface,
                         region_name=settings.region_name,
                         endpoint=endpoint, timeout=timeout)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceContext:
+    """A request context acting as the store's service user.
+
+    Stores that use the requester's token (``cinder_store_multitenant``)
+    get this one from the operator commands: the service user's token,
+    project and catalog (in the v2 form glance-api's contexts carry).
+    """
+
+    auth_token: str
+    user_id: str | None
+    project_id: str | None
+    service_catalog: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "project_id": self.project_id}
+
+
+def _v2_catalog(services: Any) -> list[dict[str, Any]]:
+    catalog = []
+    for service in services or ():
+        regions: dict[str | None, dict[str, Any]] = {}
+        for endpoint in service.get("endpoints") or ():
+            region = endpoint.get("region_id") or endpoint.get("region")
+            entry = regions.setdefault(region, {"region": region})
+            entry["%sURL" % endpoint.get("interface")] = endpoint.get("url")
+        catalog.append({"type": service.get("type"),
+                        "name": service.get("name"),
+                        "endpoints": list(regions.values())})
+    return catalog
+
+
+def service_context(store: Store) -> ServiceContext:
+    """The store's service user as a requester (token renewed as needed)."""
+    session = store.runtime.clients.service_session()
+    auth = session.auth
+    if not isinstance(auth, identity.BaseIdentityPlugin):
+        raise CommandError("store %s: its service session has no identity "
+                           "plugin" % store.store_name, EXIT_UNAVAILABLE)
+    with errors.cinder_errors("Authenticating the service user of store %s"
+                              % store.store_name):
+        access = auth.get_access(session)
+    return ServiceContext(auth_token=str(access.auth_token),
+                          user_id=access.user_id,
+                          project_id=access.project_id,
+                          service_catalog=_v2_catalog(
+                              access.service_catalog.catalog))
 
 
 # -- output ---------------------------------------------------------------

@@ -30,13 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-glance", action="store_true",
         help="do not ask Glance for the images' status")
-    parser.add_argument(
-        "--glance-endpoint", metavar="URL",
-        help="Glance's URL (default: the 'image' endpoint of the store "
-        "user's catalog)")
-    parser.add_argument(
-        "--timeout", type=float, default=60.0, metavar="SECONDS",
-        help="for each request to Glance (default: 60)")
+    common.add_glance_arguments(parser)
 
 
 def _attachment_label(attachment: dict[str, Any]) -> str:

@@ -8,8 +8,8 @@ record accounts for.  Dry run by default: a table of what would be done
 and why; --apply does it.  Run it on each glance-api host.
 
 Exit status of sweep: 0 nothing found, or everything found removed
-(--apply); 1 leftovers found (dry run); 2 something could not be removed
-(or a usage error); 3 a service could not be reached.  Without Glance
+(--apply); 1 leftovers found (dry run); 2 a usage error; 3 a service
+could not be reached; 4 something found could not be removed.  Without Glance
 (no service user, or Glance unreachable) sweep says so and does only what
 the journal and Cinder alone prove.  The logic is in
 glance_store_cinder.sweep.
@@ -29,7 +29,6 @@ NAME = "sweep"
 HELP = ("find (--apply: remove) what crashed workers left in Cinder and on "
         "this host")
 HEADERS = ("STORE", "ACTION", "WHAT", "WHY", "AGE")
-EXIT_FAILED = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,13 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--older-than", type=float, default=3600.0, metavar="SECONDS",
         help="leave alone image volumes younger than this, uploads in "
         "flight on other hosts (default: 3600)")
-    parser.add_argument(
-        "--glance-endpoint", metavar="URL",
-        help="Glance's URL (default: the 'image' endpoint of the store "
-        "user's catalog)")
-    parser.add_argument(
-        "--timeout", type=float, default=60.0, metavar="SECONDS",
-        help="for each request to Glance (default: 60)")
+    common.add_glance_arguments(parser)
 
 
 def _open(invocation: common.Invocation, name: str) -> Store:

@@ -8,7 +8,9 @@ what differs and, when the data starts with a run of zeros, its length:
 "first N bytes are zeros" is what glance_store's in-tree driver left in
 images uploaded with unknown size past 1 GiB on NFS); ``unreadable``
 (attach or read failed); ``missing volume``; ``skipped`` (Glance recorded
-no checksum, the image has no data yet, or the store is multitenant).
+no checksum, the image has no data yet, or the store has no service
+user).  A multitenant store's volumes are read with its service user,
+which needs Cinder's admin role for volumes of other projects.
 
 Reading costs what a download costs: ``--workers`` bounds how many images
 are read at once (default 2), so that glance-api keeps serving.
@@ -58,13 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=_workers, default=2, metavar="N",
         help="images read at the same time (1-%d, default 2)" % MAX_WORKERS)
-    parser.add_argument(
-        "--glance-endpoint", metavar="URL",
-        help="Glance's URL (default: the 'image' endpoint of the store "
-        "user's catalog)")
-    parser.add_argument(
-        "--timeout", type=float, default=60.0, metavar="SECONDS",
-        help="for each request to Glance (default: 60)")
+    common.add_glance_arguments(parser)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,14 +100,23 @@ def _read_and_compare(store: Store, image: GlanceImage,
                       url: str) -> Outcome:
     if not image.has_data:
         return Outcome(Result.SKIPPED, "image status is %s" % image.status)
-    if store.runtime.settings.uses_requester_token:
-        return Outcome(Result.SKIPPED, "store %s reads with the requester's "
-                       "token (multitenant or no service user); not "
-                       "verified" % store.store_name)
+    settings = store.runtime.settings
+    if not settings.has_service_credentials:
+        return Outcome(Result.SKIPPED, "store %s has no service user to "
+                       "read with" % store.store_name)
     location = gs_location.Location(
         "cinder", cinder_location.StoreLocation, store.conf, uri=url,
         backend=store.backend_group)
-    return verification.verify(store, location, _expected(image))
+    if not settings.multitenant:
+        return verification.verify(store, location, _expected(image))
+    outcome = verification.verify(store, location, _expected(image),
+                                  context=common.service_context(store))
+    if outcome.result is Result.MISSING_VOLUME:
+        return dataclasses.replace(outcome, detail=outcome.detail + (
+            " (or not visible: a multitenant store's volumes live in the "
+            "image owners' projects; the store's user needs Cinder's "
+            "admin role to read them)"))
+    return outcome
 
 
 def check_image(glance: GlanceImages, image: GlanceImage,

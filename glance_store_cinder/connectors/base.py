@@ -284,13 +284,8 @@ class DeviceFamily:
         if not real.startswith(rules.root.rstrip("/") + "/"):
             raise refused(volume_id, path, real,
                           "it is not under %s" % rules.root)
-        try:
-            mode = os.stat(real).st_mode
-        except OSError as exc:
-            raise refused(volume_id, path, real, str(exc)) from exc
-        if not rules.accepts(mode):
-            raise refused(volume_id, path, real, "it is not a block device")
-        return ConnectedDevice(path=real)
+        return resolved_device(volume_id, path, real, rules.accepts,
+                               "a block device")
 
     def refresh_size(self, data: dict[str, Any]) -> None:
         """Make the host see a volume extended while attached."""
@@ -316,6 +311,19 @@ def jsonable(info: dict[str, Any]) -> dict[str, Any]:
             continue
         out[key] = value
     return out
+
+
+def resolved_device(volume_id: str, path: str, real: str,
+                    accepts: Callable[[int], bool],
+                    kind: str) -> ConnectedDevice:
+    """``real`` (what ``path`` resolves to) if its file type is ``kind``."""
+    try:
+        mode = os.stat(real).st_mode
+    except OSError as exc:
+        raise refused(volume_id, path, real, str(exc)) from exc
+    if not accepts(mode):
+        raise refused(volume_id, path, real, "it is not %s" % kind)
+    return ConnectedDevice(path=real)
 
 
 def refused(volume_id: str, path: str, real: str,

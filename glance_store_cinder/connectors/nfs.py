@@ -24,6 +24,7 @@ from glance_store_cinder.connectors.base import ConnectedDevice
 from glance_store_cinder.connectors.base import DeviceFamily
 from glance_store_cinder.connectors.base import UnsupportedVolume
 from glance_store_cinder.connectors.base import refused
+from glance_store_cinder.connectors.base import resolved_device
 
 LOG = logging.getLogger(__name__)
 
@@ -81,13 +82,8 @@ class NfsFamily(DeviceFamily):
                           "it is not in a share mounted under "
                           "cinder_mount_point_base %s"
                           % self.context.mount_point_base)
-        try:
-            mode = os.stat(real).st_mode
-        except OSError as exc:
-            raise refused(volume_id, path, real, str(exc)) from exc
-        if not stat.S_ISREG(mode):
-            raise refused(volume_id, path, real, "it is not a regular file")
-        return ConnectedDevice(path=real)
+        return resolved_device(volume_id, path, real, stat.S_ISREG,
+                               "a regular file")
 
     def refresh_size(self, data: dict[str, Any]) -> None:
         # A file on a share: its new size is visible as soon as Cinder

@@ -18,6 +18,8 @@ import json
 import os
 import pathlib
 import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from typing import Any
 
 import pytest
@@ -36,6 +38,10 @@ STORES = ("fast", "slow", "missing", "tenant", "appcred", "block",
           "blockoff")
 # The store each device family is tested through.
 FAMILY_STORES = {"nfs": "fast", "block": "block"}
+
+if TYPE_CHECKING:
+    from tests.functional.test_glance_api import Cleanup
+    from tests.functional.test_glance_api import Glance
 
 
 def load_env() -> dict[str, Any]:
@@ -177,7 +183,7 @@ def _mounts_under(base: pathlib.Path) -> list[str]:
 
 
 @pytest.fixture(params=sorted(FAMILY_STORES))
-def family_store(request) -> str:
+def family_store(request: pytest.FixtureRequest) -> str:
     """The name of a store of each device family (nfs, block)."""
     return FAMILY_STORES[request.param]
 
@@ -197,7 +203,9 @@ def block_loop_devices(env: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def leaves_nothing_behind(request, aio, admin_cinder, stores):
+def leaves_nothing_behind(request: pytest.FixtureRequest,
+                          aio: dict[str, Any], admin_cinder: Any,
+                          stores: dict[str, Any]) -> Iterator[None]:
     """After each test: no new volume, no attachment, no stray mount, no
     loop device of the block backend."""
     before = set(_all_volumes(admin_cinder))
@@ -242,3 +250,47 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
     failed = len(terminalreporter.stats.get("failed", []))
     terminalreporter.write_line(
         "functional tests executed: %d" % (passed + failed))
+
+
+# -- glance-api over HTTP (test_glance_api, test_faults) -----------------
+# The classes live in test_glance_api, which imports this module: imported
+# when a fixture is first used.
+@pytest.fixture(scope="module")
+def admin_session(aio: dict[str, Any]) -> Any:
+    a = aio["admin"]
+    return keystone_session(aio, a["username"], a["password"],
+                            a["project_name"])
+
+
+@pytest.fixture(scope="module")
+def glance(aio: dict[str, Any], admin_session: Any) -> Glance:
+    from tests.functional.test_glance_api import Glance
+
+    assert aio["glance"]["enabled"], "glance-api is not part of the stack"
+    return Glance(admin_session, aio["glance"]["url"])
+
+
+@pytest.fixture(scope="module")
+def glance_service(aio: dict[str, Any]) -> Glance:
+    from tests.functional.test_glance_api import Glance
+
+    s = aio["service_user"]
+    return Glance(keystone_session(aio, s["username"], s["password"],
+                                   s["project_name"]), aio["glance"]["url"])
+
+
+@pytest.fixture(scope="module")
+def cinder(admin_session: Any) -> Any:
+    """Cinder as ``admin`` in project ``admin`` (the images' owner)."""
+    return cinder_v3.Client(session=admin_session, service_type="volumev3",
+                            api_version=api_versions.APIVersion("3.60"))
+
+
+@pytest.fixture
+def cleanup(glance: Glance, glance_service: Glance,
+            cinder: Any) -> Iterator[Cleanup]:
+    from tests.functional.test_glance_api import Cleanup
+
+    done = Cleanup(glance, glance_service, cinder)
+    with done.stack:
+        yield done

@@ -11,12 +11,14 @@ import json
 import os
 import pathlib
 import subprocess
+from typing import Any
 
 SCRIPT = (pathlib.Path(__file__).resolve().parents[2] / "tools" /
           "openstack-aio" / "check_loop_driver.py")
 
 
-def test_loop_driver_standalone_leaves_no_loop_device(aio):
+def test_loop_driver_standalone_leaves_no_loop_device(
+        aio: dict[str, Any]) -> None:
     python = os.path.join(aio["cinder"]["venv"], "bin", "python")
     done = subprocess.run([python, str(SCRIPT)], capture_output=True,
                           text=True, timeout=300, check=False)

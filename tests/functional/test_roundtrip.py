@@ -53,7 +53,7 @@ def roundtrip(stores: dict[str, Any], admin_cinder: Any, store_name: str,
     return volume
 
 
-def stored_extends(caplog, volume_id: str) -> int:
+def stored_extends(caplog: pytest.LogCaptureFixture, volume_id: str) -> int:
     """The driver's ``Stored image ... (N bytes, K extends)`` record."""
     for record in caplog.records:
         match = re.match(r"Stored image \S+ in volume %s \(\d+ bytes, "
@@ -63,7 +63,7 @@ def stored_extends(caplog, volume_id: str) -> int:
     raise AssertionError("no 'Stored image' record for %s" % volume_id)
 
 
-def online_extends(aio, volume_id: str) -> int:
+def online_extends(aio: dict[str, Any], volume_id: str) -> int:
     """Extends of an attached volume, from the block driver's log lines."""
     with open(aio["logs"]["cinder-volume"], errors="replace") as f:
         return sum("Extended volume %s " % volume_id in line
@@ -72,7 +72,8 @@ def online_extends(aio, volume_id: str) -> int:
 
 @pytest.mark.parametrize("size", [0, 1, 4 * MiB - 1, 4 * MiB, 4 * MiB + 1,
                                   100 * MiB])
-def test_known_size_roundtrip(stores, admin_cinder, family_store, size):
+def test_known_size_roundtrip(stores: dict[str, Any], admin_cinder: Any,
+                              family_store: str, size: int) -> None:
     volume = roundtrip(stores, admin_cinder, family_store, size)
     assert volume.size == max(1, -(-size // GiB))
 
@@ -84,9 +85,10 @@ def test_known_size_roundtrip(stores, admin_cinder, family_store, size):
     ("block", int(2.5 * GiB), True),
 ], ids=["nfs-1.1GiB-offline", "nfs-2.5GiB-offline", "block-1.1GiB-offline",
         "block-2.5GiB-online"])
-def test_unknown_size_roundtrip_is_bit_exact(stores, admin_cinder, aio,
-                                             caplog, store_name, size,
-                                             online):
+def test_unknown_size_roundtrip_is_bit_exact(
+        stores: dict[str, Any], admin_cinder: Any, aio: dict[str, Any],
+        caplog: pytest.LogCaptureFixture, store_name: str, size: int,
+        online: bool) -> None:
     caplog.set_level(logging.INFO, logger="glance_store_cinder")
     volume = roundtrip(stores, admin_cinder, store_name, size, announced=0)
     # Grown to fit, never more than max(25 %, 1 GiB) above the image.

@@ -24,11 +24,6 @@ from tests.functional.test_glance_api import Cleanup
 from tests.functional.test_glance_api import Content
 from tests.functional.test_glance_api import Glance
 from tests.functional.test_glance_api import MiB
-from tests.functional.test_glance_api import admin_session  # noqa: F401
-from tests.functional.test_glance_api import cinder  # noqa: F401
-from tests.functional.test_glance_api import cleanup  # noqa: F401
-from tests.functional.test_glance_api import glance  # noqa: F401
-from tests.functional.test_glance_api import glance_service  # noqa: F401
 from tests.functional.test_glance_api import upload
 
 READERS = 16

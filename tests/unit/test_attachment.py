@@ -6,6 +6,7 @@ from glance_store import exceptions as gs_exc
 from glance_store_cinder.attachment import READ_ONLY
 from glance_store_cinder.attachment import READ_WRITE
 from glance_store_cinder.transfer.device import open_device
+from tests.unit.fakes.connector import ConnectorCall
 from tests.unit.harness import ENDPOINT_TEMPLATE
 from tests.unit.harness import HOST
 from tests.unit.harness import AttachTarget
@@ -143,7 +144,7 @@ def shared(env: Env) -> AttachTarget:
     return store.runtime.attacher, volumes, vid
 
 
-def disconnects(env):
+def disconnects(env: Env) -> list[ConnectorCall]:
     return [c for c in env.factory.calls if c.operation == "disconnect"]
 
 
@@ -165,7 +166,8 @@ def test_multiattach_device_kept_for_another_user_on_this_host(
 
 @pytest.mark.parametrize("protocol", ["local"])
 @pytest.mark.keeps_resources("connections")  # as above
-def test_multiattach_with_requester_tokens_keeps_a_shared_device(env):
+def test_multiattach_with_requester_tokens_keeps_a_shared_device(
+        env: Env) -> None:
     # A requester's token does not show attachments' host names: "is
     # another attachment on this host?" must not be asked of Cinder.
     env.cloud.add_volume_type("glance-shared", multiattach=True)
@@ -185,8 +187,8 @@ def test_multiattach_with_requester_tokens_keeps_a_shared_device(env):
 
 
 @pytest.mark.parametrize("protocol", ["local"])
-def test_multiattach_lookup_failing_keeps_attachment_with_device(env,
-                                                                 shared):
+def test_multiattach_lookup_failing_keeps_attachment_with_device(
+        env: Env, shared: AttachTarget) -> None:
     attacher, volumes, vid = shared
     journal_dir = env.lock_path / "journal"
     with pytest.raises(OSError):

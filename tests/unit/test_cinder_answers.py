@@ -2,12 +2,16 @@
 
 import io
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import requests
 from glance_store import exceptions as gs_exc
 from requests.adapters import BaseAdapter
 
+from tests.unit.fakes.cloud import FakeCloud
+from tests.unit.harness import Env
 from tests.unit.harness import new_image_id
 
 LOCAL = pytest.mark.parametrize("protocol", ["local"])
@@ -16,11 +20,13 @@ LOCAL = pytest.mark.parametrize("protocol", ["local"])
 class Rewriting:
     """A transport to the fake cloud that edits one kind of answer."""
 
-    def __init__(self, cloud, method, path_end, edit):
+    def __init__(self, cloud: FakeCloud, method: str, path_end: str,
+                 edit: Callable[[dict[str, Any]], None]) -> None:
         outer = self
 
         class _Adapter(BaseAdapter):
-            def send(self, request, *args, **kwargs):
+            def send(self, request: requests.PreparedRequest, *args: Any,
+                     **kwargs: Any) -> requests.Response:
                 response = cloud.adapter.send(request, *args, **kwargs)
                 if (request.method == method
                         and request.path_url.endswith(path_end)
@@ -31,13 +37,13 @@ class Rewriting:
                     outer.edited += 1
                 return response
 
-            def close(self):
+            def close(self) -> None:
                 """Nothing to release."""
 
         self.edited = 0
         self._adapter = _Adapter()
 
-    def session(self):
+    def session(self) -> requests.Session:
         session = requests.Session()
         session.trust_env = False
         session.mount("http://", self._adapter)
@@ -48,8 +54,9 @@ class Rewriting:
 @LOCAL
 # The store never learns the real id, so it cannot delete that volume.
 @pytest.mark.keeps_resources("volumes")
-def test_volume_created_with_a_bad_id_is_refused(env, bad_id):
-    def edit(body):
+def test_volume_created_with_a_bad_id_is_refused(env: Env,
+                                                 bad_id: str | None) -> None:
+    def edit(body: dict[str, Any]) -> None:
         good = body["volume"]["id"]
         body["volume"]["id"] = (bad_id % good if bad_id and "%s" in bad_id
                                 else bad_id)
@@ -67,7 +74,7 @@ def test_volume_created_with_a_bad_id_is_refused(env, bad_id):
 # Without the attachment's id the store can undo neither it nor the volume;
 # the volume's journal record stays for recovery (and sweep) to retry.
 @pytest.mark.keeps_resources("volumes", "attachments", "journal_records")
-def test_attachment_without_an_id_is_refused(env):
+def test_attachment_without_an_id_is_refused(env: Env) -> None:
     transport = Rewriting(env.cloud, "POST", "/attachments",
                           lambda body: body["attachment"].pop("id"))
     store = env.store(collaborators=env.collaborators(

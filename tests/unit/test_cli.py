@@ -1,5 +1,6 @@
 """The command line: configuration, store selection, ``check``."""
 
+import pathlib
 from importlib import metadata
 
 import pytest
@@ -9,29 +10,30 @@ from tests.unit.cli_harness import CliEnv
 
 
 @pytest.fixture
-def cli_env(tmp_path):
+def cli_env(tmp_path: pathlib.Path) -> CliEnv:
     return CliEnv(tmp_path)
 
 
-def test_console_script_runs_cli_main():
+def test_console_script_runs_cli_main() -> None:
     [entry] = [e for e in metadata.entry_points(group="console_scripts")
                if e.name == "glance-store-cinder"]
     assert entry.load() is cli.main
 
 
-def test_help_documents_exit_codes():
+def test_help_documents_exit_codes() -> None:
     text = cli.build_parser().format_help()
     assert "exit codes:" in text
     for command in ("check", "list", "verify"):
         assert command in text
 
 
-def test_check_reports_each_store_of_this_driver_only(cli_env):
+def test_check_reports_each_store_of_this_driver_only(cli_env: CliEnv) -> None:
     ran = cli_env.run("check")
     assert (ran.code, ran.out) == (0, "fast: ok\nslow: ok\n")
 
 
-def test_check_refuses_a_store_whose_volume_type_is_missing(cli_env):
+def test_check_refuses_a_store_whose_volume_type_is_missing(
+        cli_env: CliEnv) -> None:
     conf = cli_env.write_conf(cli_env.multi_groups(
         cinder_volume_type="no-such-type"))
     ran = cli_env.run("check", conf=conf)
@@ -42,7 +44,8 @@ def test_check_refuses_a_store_whose_volume_type_is_missing(cli_env):
     assert lines[1] == "slow: ok"
 
 
-def test_check_fails_a_store_with_invalid_options_and_goes_on(cli_env):
+def test_check_fails_a_store_with_invalid_options_and_goes_on(
+        cli_env: CliEnv) -> None:
     conf = cli_env.write_conf(cli_env.multi_groups(
         cinder_state_transition_timeout=-1))
     ran = cli_env.run("check", "--json", conf=conf)
@@ -54,12 +57,12 @@ def test_check_fails_a_store_with_invalid_options_and_goes_on(cli_env):
                                 "reason": None}
 
 
-def test_store_option_selects_stores(cli_env):
+def test_store_option_selects_stores(cli_env: CliEnv) -> None:
     ran = cli_env.run("check", "--store", "slow")
     assert (ran.code, ran.out) == (0, "slow: ok\n")
 
 
-def test_unknown_store_is_a_usage_error(cli_env):
+def test_unknown_store_is_a_usage_error(cli_env: CliEnv) -> None:
     ran = cli_env.run("check", "--store", "nope")
     assert ran.code == 2
     assert "no store nope" in ran.err
@@ -67,7 +70,8 @@ def test_unknown_store_is_a_usage_error(cli_env):
     assert ran.out == ""
 
 
-def test_later_config_sources_override_earlier_ones(cli_env, tmp_path):
+def test_later_config_sources_override_earlier_ones(
+        cli_env: CliEnv, tmp_path: pathlib.Path) -> None:
     conf_dir = tmp_path / "glance-api.conf.d"
     conf_dir.mkdir()
     (conf_dir / "50-fast.conf").write_text(
@@ -82,13 +86,14 @@ def test_later_config_sources_override_earlier_ones(cli_env, tmp_path):
     assert (ran.code, ran.out) == (0, "fast: ok\nslow: ok\n")
 
 
-def test_missing_config_file_is_a_usage_error(cli_env, tmp_path):
+def test_missing_config_file_is_a_usage_error(cli_env: CliEnv,
+                                              tmp_path: pathlib.Path) -> None:
     ran = cli_env.run("check", conf=tmp_path / "absent.conf")
     assert ran.code == 2
     assert "absent.conf" in ran.err
 
 
-def test_single_store_mode_uses_glance_store_group(cli_env):
+def test_single_store_mode_uses_glance_store_group(cli_env: CliEnv) -> None:
     conf = cli_env.write_conf({"glance_store": {
         "stores": "file, volume", "default_store": "cinder",
         **cli_env.env.store_group()}}, "single.conf")
@@ -96,7 +101,7 @@ def test_single_store_mode_uses_glance_store_group(cli_env):
     assert (ran.code, ran.out) == (0, "glance_store: ok\n")
 
 
-def test_no_store_of_this_driver_is_a_usage_error(cli_env):
+def test_no_store_of_this_driver_is_a_usage_error(cli_env: CliEnv) -> None:
     multi = cli_env.write_conf({"DEFAULT": {"enabled_backends":
                                             "local:file"}}, "multi.conf")
     ran = cli_env.run("check", conf=multi)

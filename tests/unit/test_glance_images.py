@@ -1,6 +1,8 @@
 """The Glance images client against the fake Glance, with the store's user.
 """
 
+import pathlib
+
 import pytest
 from glance_store import exceptions as gs_exc
 
@@ -15,7 +17,10 @@ VOLUME = "0b4f2b1e-4a45-4c2b-9d35-3f0a9a4b8f10"
 URI = "cinder://fast/" + VOLUME
 
 
-def _client(tmp_path, roles=("member", "service"), page_size=2, **glance):
+def _client(tmp_path: pathlib.Path,
+            roles: tuple[str, ...] = ("member", "service"),
+            page_size: int = 2, **glance: bool
+            ) -> tuple[harness.Env, FakeGlance, GlanceImages]:
     env = harness.Env(tmp_path)
     env.cloud.add_user("glance", harness.PASSWORD, "service", roles=roles)
     fake = FakeGlance(env.cloud, **glance).install()
@@ -24,7 +29,8 @@ def _client(tmp_path, roles=("member", "service"), page_size=2, **glance):
                                    page_size=page_size)
 
 
-def test_lists_every_page_hidden_and_community_images_too(tmp_path):
+def test_lists_every_page_hidden_and_community_images_too(
+        tmp_path: pathlib.Path) -> None:
     env, fake, glance = _client(tmp_path)
     owner = env.service_project
     ids = {fake.add_image(owner, data=b"x" * n) for n in range(1, 6)}
@@ -38,11 +44,12 @@ def test_lists_every_page_hidden_and_community_images_too(tmp_path):
     assert all(r.query["visibility"] == "all" for r in pages)
 
 
-def test_image_record_carries_size_and_digests(tmp_path):
+def test_image_record_carries_size_and_digests(tmp_path: pathlib.Path) -> None:
     env, fake, glance = _client(tmp_path)
     image_id = fake.add_image(env.service_project, data=b"abc",
                               name="cirros")
     image = glance.get(image_id)
+    assert image is not None
     md5, sha512 = harness.digests(b"abc")
     assert (image.name, image.status, image.size) == ("cirros", "active", 3)
     assert (image.checksum, image.hash_algo, image.hash_value) == (
@@ -50,13 +57,13 @@ def test_image_record_carries_size_and_digests(tmp_path):
     assert image.locations is None  # hidden: show_multiple_locations off
 
 
-def test_unknown_image_is_none(tmp_path):
+def test_unknown_image_is_none(tmp_path: pathlib.Path) -> None:
     _env, _fake, glance = _client(tmp_path)
     assert glance.get(harness.new_image_id()) is None
     assert glance.locations(harness.new_image_id()) is None
 
 
-def test_locations_from_the_service_only_api(tmp_path):
+def test_locations_from_the_service_only_api(tmp_path: pathlib.Path) -> None:
     env, fake, glance = _client(tmp_path)
     image_id = fake.add_image(env.service_project,
                               locations=((URI, "fast"),))
@@ -65,7 +72,8 @@ def test_locations_from_the_service_only_api(tmp_path):
     assert fake.requests[-1].path == "/v2/images/%s/locations" % image_id
 
 
-def test_locations_from_the_view_when_glance_shows_them(tmp_path):
+def test_locations_from_the_view_when_glance_shows_them(
+        tmp_path: pathlib.Path) -> None:
     env, fake, glance = _client(tmp_path, show_multiple_locations=True)
     image_id = fake.add_image(env.service_project,
                               locations=((URI, "fast"),))
@@ -77,7 +85,8 @@ def test_locations_from_the_view_when_glance_shows_them(tmp_path):
     assert glance.locations(image_id) == [URI]
 
 
-def test_without_the_service_role_locations_are_unavailable(tmp_path):
+def test_without_the_service_role_locations_are_unavailable(
+        tmp_path: pathlib.Path) -> None:
     env, fake, glance = _client(tmp_path, roles=("member",))
     image_id = fake.add_image(env.service_project,
                               locations=((URI, "fast"),))
@@ -87,7 +96,8 @@ def test_without_the_service_role_locations_are_unavailable(tmp_path):
     assert isinstance(caught.value.__cause__, gs_exc.Forbidden)
 
 
-def test_glance_without_locations_api_is_said_so(tmp_path):
+def test_glance_without_locations_api_is_said_so(
+        tmp_path: pathlib.Path) -> None:
     env, fake, glance = _client(tmp_path, locations_api=False)
     image_id = fake.add_image(env.service_project)
     with pytest.raises(LocationsUnavailable) as caught:
@@ -95,7 +105,8 @@ def test_glance_without_locations_api_is_said_so(tmp_path):
     assert "show_multiple_locations" in str(caught.value)
 
 
-def test_glance_errors_are_translated_by_status(tmp_path):
+def test_glance_errors_are_translated_by_status(
+        tmp_path: pathlib.Path) -> None:
     _env, fake, glance = _client(tmp_path)
     fake.fail_next("GET", "^/v2/images$", 503)
     with pytest.raises(gs_exc.RemoteServiceUnavailable) as caught:
@@ -104,7 +115,7 @@ def test_glance_errors_are_translated_by_status(tmp_path):
     assert "HTTP 503" in str(caught.value)
 
 
-def test_no_image_endpoint_in_the_catalog(tmp_path):
+def test_no_image_endpoint_in_the_catalog(tmp_path: pathlib.Path) -> None:
     env = harness.Env(tmp_path)
     session = env.store("fast").runtime.clients.service_session()
     glance = GlanceImages(session)
@@ -112,7 +123,8 @@ def test_no_image_endpoint_in_the_catalog(tmp_path):
         glance.get(harness.new_image_id())
 
 
-def test_explicit_endpoint_overrides_the_catalog(tmp_path):
+def test_explicit_endpoint_overrides_the_catalog(
+        tmp_path: pathlib.Path) -> None:
     env, fake, _glance = _client(tmp_path)
     image_id = fake.add_image(env.service_project)
     session = env.store("fast").runtime.clients.service_session()
@@ -124,7 +136,8 @@ def test_explicit_endpoint_overrides_the_catalog(tmp_path):
         broken.get(image_id)
 
 
-def test_a_response_that_is_no_image_is_refused(tmp_path):
+def test_a_response_that_is_no_image_is_refused(
+        tmp_path: pathlib.Path) -> None:
     _env, _fake, _glance = _client(tmp_path)
     from glance_store_cinder.glance_images import GlanceImage
     with pytest.raises(BadGlanceResponse):

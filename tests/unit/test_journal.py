@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import pathlib
 import stat
 
 import pytest
@@ -16,18 +17,19 @@ from tests.unit.fakes.processes import FakeProcessTable
 
 
 @pytest.fixture
-def table():
+def table() -> FakeProcessTable:
     return FakeProcessTable()
 
 
 @pytest.fixture
-def journal(tmp_path, table):
+def journal(tmp_path: pathlib.Path, table: FakeProcessTable) -> jr.Journal:
     return jr.Journal(str(tmp_path / "journal"), "fast",
                       Owners(table, lambda: "host-1"),
                       wall_clock=lambda: 1234.5)
 
 
-def test_record_is_written_whole_private_and_read_back(journal, table):
+def test_record_is_written_whole_private_and_read_back(
+        journal: jr.Journal, table: FakeProcessTable) -> None:
     record = journal.begin(jr.VOLUME, image_id="i-1", name="image-i-1")
     path = os.path.join(journal.directory, record.filename)
     assert stat.S_IMODE(os.stat(journal.directory).st_mode) == 0o700
@@ -42,7 +44,7 @@ def test_record_is_written_whole_private_and_read_back(journal, table):
     assert os.listdir(journal.directory) == [record.filename]
 
 
-def test_update_and_remove(journal):
+def test_update_and_remove(journal: jr.Journal) -> None:
     record = journal.begin(jr.ATTACHMENT, volume_id="v", mode="ro")
     child = journal.begin(jr.CONNECTION, record, volume_id="v")
     record = journal.update(record, attachment_id="a")
@@ -54,7 +56,9 @@ def test_update_and_remove(journal):
     assert journal.children(record) == []
 
 
-def test_other_stores_records_are_not_this_stores(journal, tmp_path, table):
+def test_other_stores_records_are_not_this_stores(
+        journal: jr.Journal, tmp_path: pathlib.Path,
+        table: FakeProcessTable) -> None:
     other = jr.Journal(journal.directory, "slow",
                        Owners(table, lambda: "host-1"))
     other.begin(jr.VOLUME, image_id="i")
@@ -64,8 +68,9 @@ def test_other_stores_records_are_not_this_stores(journal, tmp_path, table):
 
 @pytest.mark.parametrize("content", ["", "{", "[]", '{"id": "x"}',
                                      "\x00\xff"])
-def test_damaged_file_is_moved_aside_with_one_warning(journal, content,
-                                                      caplog):
+def test_damaged_file_is_moved_aside_with_one_warning(
+        journal: jr.Journal, content: str,
+        caplog: pytest.LogCaptureFixture) -> None:
     good = journal.begin(jr.VOLUME, image_id="i")
     bad = os.path.join(journal.directory, "connection-damaged.json")
     with open(bad, "w", errors="surrogateescape") as f:
@@ -78,10 +83,11 @@ def test_damaged_file_is_moved_aside_with_one_warning(journal, content,
     assert os.path.exists(bad + ".corrupt") and not os.path.exists(bad)
 
 
-def test_undo_failure_keeps_the_record_marked_released(journal):
+def test_undo_failure_keeps_the_record_marked_released(
+        journal: jr.Journal) -> None:
     record = journal.begin(jr.ATTACHMENT, volume_id="v")
 
-    def refuse():
+    def refuse() -> None:
         raise OSError("refused")
 
     with pytest.raises(OSError):
@@ -92,14 +98,15 @@ def test_undo_failure_keeps_the_record_marked_released(journal):
     assert journal.records() == []
 
 
-def test_recorded_is_forgotten_when_creation_fails(journal):
+def test_recorded_is_forgotten_when_creation_fails(
+        journal: jr.Journal) -> None:
     with pytest.raises(ZeroDivisionError):
         with jr.recorded(journal, jr.ATTACHMENT, volume_id="v"):
             raise ZeroDivisionError
     assert journal.records() == []
 
 
-def test_stale_temporary_files_are_removed(journal):
+def test_stale_temporary_files_are_removed(journal: jr.Journal) -> None:
     journal.begin(jr.VOLUME, image_id="i")
     tmp = os.path.join(journal.directory, jr.TMP_PREFIX + "1-x")
     open(tmp, "w").close()
@@ -109,12 +116,12 @@ def test_stale_temporary_files_are_removed(journal):
 
 
 # -- owners -------------------------------------------------------------------
-def owner(table, pid, host="host-1"):
+def owner(table: FakeProcessTable, pid: int, host: str = "host-1") -> Owner:
     return Owner(host, table.boot, table.namespace, pid,
                  table.running.get(pid, 1))
 
 
-def test_owner_judged_by_pid_and_start_time(table):
+def test_owner_judged_by_pid_and_start_time(table: FakeProcessTable) -> None:
     owners = Owners(table, lambda: "host-1")
     me = owners.me()
     assert owners.judge(me).alive
@@ -127,7 +134,7 @@ def test_owner_judged_by_pid_and_start_time(table):
     assert not verdict.alive and "another process" in verdict.reason
 
 
-def test_unknown_owners_count_as_alive(table):
+def test_unknown_owners_count_as_alive(table: FakeProcessTable) -> None:
     owners = Owners(table, lambda: "host-1")
     other_host = owner(table, 9999, host="host-2")
     assert owners.judge(other_host).alive
@@ -135,7 +142,7 @@ def test_unknown_owners_count_as_alive(table):
     assert owners.judge(other_ns).alive
 
 
-def test_owner_of_an_earlier_boot_is_dead(table):
+def test_owner_of_an_earlier_boot_is_dead(table: FakeProcessTable) -> None:
     owners = Owners(table, lambda: "host-1")
     before = owners.me()
     table.reboot()
@@ -144,20 +151,20 @@ def test_owner_of_an_earlier_boot_is_dead(table):
     assert owners.judge(owners.me()).alive
 
 
-def test_forked_worker_is_a_new_owner(table):
+def test_forked_worker_is_a_new_owner(table: FakeProcessTable) -> None:
     owners = Owners(table, lambda: "host-1")
     parent = owners.me()
     table.become(5001)
     assert owners.me().pid == 5001 and owners.me() != parent
 
 
-def test_start_time_parsed_after_the_command_name():
+def test_start_time_parsed_after_the_command_name() -> None:
     line = ("123 (we ird) (x) S 1 123 123 0 -1 4194560 1 0 0 0 0 0 0 0 "
             "20 0 1 0 987654 0 0")
     assert parse_start_time(line) == 987654
 
 
-def test_this_process_in_proc():
+def test_this_process_in_proc() -> None:
     procfs = ProcFs()
     me = Owners(procfs, lambda: "h").me()
     assert me.pid == os.getpid() and me.start_time > 0

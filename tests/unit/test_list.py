@@ -1,22 +1,27 @@
 """``glance-store-cinder list`` against the fakes."""
 
+import pathlib
+from typing import Any
+
 import pytest
 
 from tests.unit import harness
 from tests.unit.cli_harness import CliEnv
+from tests.unit.cli_harness import Ran
 from tests.unit.harness import GIB
 
 
 @pytest.fixture
-def cli_env(tmp_path):
+def cli_env(tmp_path: pathlib.Path) -> CliEnv:
     return CliEnv(tmp_path)
 
 
-def _by_volume(ran):
+def _by_volume(ran: Ran) -> dict[str, dict[str, Any]]:
     return {r["volume_id"]: r for r in ran.json()["volumes"]}
 
 
-def test_lists_image_volumes_of_each_store_with_glance_status(cli_env):
+def test_lists_image_volumes_of_each_store_with_glance_status(
+        cli_env: CliEnv) -> None:
     fast_image, fast_volume = cli_env.upload(harness.pattern(GIB + 10))
     slow_image, slow_volume = cli_env.upload(harness.pattern(10), "slow")
     cli_env.glance.images[slow_image].status = "deactivated"
@@ -33,7 +38,7 @@ def test_lists_image_volumes_of_each_store_with_glance_status(cli_env):
     assert rows[slow_volume]["image_status"] == "deactivated"
 
 
-def test_only_real_image_volumes_of_the_store_type(cli_env):
+def test_only_real_image_volumes_of_the_store_type(cli_env: CliEnv) -> None:
     image_id, volume_id = cli_env.upload(harness.pattern(10))
     project = cli_env.env.service_project
     other = harness.new_image_id()
@@ -50,7 +55,8 @@ def test_only_real_image_volumes_of_the_store_type(cli_env):
     assert list(_by_volume(ran)) == [volume_id]
 
 
-def test_volume_without_glance_image_and_attachments_are_shown(cli_env):
+def test_volume_without_glance_image_and_attachments_are_shown(
+        cli_env: CliEnv) -> None:
     image_id, volume_id = cli_env.upload(harness.pattern(10))
     del cli_env.glance.images[image_id]
     _client, attachment_id = cli_env.env.foreign_attachment(
@@ -67,7 +73,7 @@ def test_volume_without_glance_image_and_attachments_are_shown(cli_env):
     assert attachment["host_name"] == "compute-7"
 
 
-def test_no_glance_does_not_ask_glance(cli_env):
+def test_no_glance_does_not_ask_glance(cli_env: CliEnv) -> None:
     _image, volume_id = cli_env.upload(harness.pattern(10))
     ran = cli_env.run("list", "--json", "--no-glance")
     assert ran.code == 0
@@ -75,7 +81,8 @@ def test_no_glance_does_not_ask_glance(cli_env):
     assert cli_env.glance.requests == []
 
 
-def test_glance_failing_leaves_status_unknown_and_exit_3(cli_env):
+def test_glance_failing_leaves_status_unknown_and_exit_3(
+        cli_env: CliEnv) -> None:
     image_id, volume_id = cli_env.upload(harness.pattern(10))
     cli_env.glance.fail_next("GET", "^/v2/images/%s$" % image_id, 503)
     ran = cli_env.run("list", "--json")
@@ -83,7 +90,7 @@ def test_glance_failing_leaves_status_unknown_and_exit_3(cli_env):
     assert _by_volume(ran)[volume_id]["image_status"] == "?"
 
 
-def test_cinder_failing_is_exit_3(cli_env):
+def test_cinder_failing_is_exit_3(cli_env: CliEnv) -> None:
     cli_env.upload(harness.pattern(10))
     cli_env.cloud.fail_next("GET", "/volumes/detail", 503)
     ran = cli_env.run("list", "--store", "fast")
@@ -91,7 +98,7 @@ def test_cinder_failing_is_exit_3(cli_env):
     assert "Listing the image volumes" in ran.err
 
 
-def test_progress_goes_to_stderr(cli_env):
+def test_progress_goes_to_stderr(cli_env: CliEnv) -> None:
     cli_env.upload(harness.pattern(10))
     ran = cli_env.run("list")
     assert "list: store fast: 1 image volumes" in ran.err

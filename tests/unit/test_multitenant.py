@@ -7,13 +7,17 @@ back to them, and deletes without a project use them.
 
 import io
 import logging
+from typing import Any
 
 import pytest
 from glance_store import exceptions as gs_exc
+from glance_store import location as gs_location
 from oslo_context import context as oslo_context
 
+from glance_store_cinder.store import Store
 from tests.unit.harness import ENDPOINT_TEMPLATE
 from tests.unit.harness import PASSWORD
+from tests.unit.harness import Env
 from tests.unit.harness import new_image_id
 from tests.unit.harness import pattern
 from tests.unit.harness import read_all
@@ -21,18 +25,20 @@ from tests.unit.harness import read_all
 LOCAL = pytest.mark.parametrize("protocol", ["local"])
 
 
-def admin_service_user(env):
+def admin_service_user(env: Env) -> None:
     # Cinder's default policies let admins reach every project's volumes.
     env.cloud.add_user("glance", PASSWORD, "service",
                        roles=("admin", "member", "service"))
 
 
-def tenant_store(env, **options):
+def tenant_store(env: Env, **options: Any) -> Store:
     return env.store(cinder_store_multitenant=True,
                      cinder_endpoint_template=ENDPOINT_TEMPLATE, **options)
 
 
-def alice_image(env, store):
+def alice_image(env: Env, store: Store
+                ) -> tuple[oslo_context.RequestContext, gs_location.Location,
+                           str, bytes]:
     alice = env.user_context("alice", "project-a")
     data = pattern(700)
     uri, *_ = store.add(new_image_id(), io.BytesIO(data), len(data),
@@ -40,7 +46,8 @@ def alice_image(env, store):
     return alice, env.location(store, uri), uri.rsplit("/", 1)[1], data
 
 
-def test_shared_image_is_read_with_the_service_credentials(env, caplog):
+def test_shared_image_is_read_with_the_service_credentials(
+        env: Env, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     admin_service_user(env)
     store = tenant_store(env)
@@ -64,7 +71,7 @@ def test_shared_image_is_read_with_the_service_credentials(env, caplog):
 
 
 @LOCAL
-def test_delete_by_another_project_does_not_fall_back(env):
+def test_delete_by_another_project_does_not_fall_back(env: Env) -> None:
     admin_service_user(env)
     store = tenant_store(env)
     _, location, vid, _ = alice_image(env, store)
@@ -77,8 +84,8 @@ def test_delete_by_another_project_does_not_fall_back(env):
 @pytest.mark.parametrize("context", [
     None, oslo_context.RequestContext(is_admin=True, project_id=None)])
 @LOCAL
-def test_delete_without_a_project_uses_the_service_credentials(env,
-                                                               context):
+def test_delete_without_a_project_uses_the_service_credentials(
+        env: Env, context: oslo_context.RequestContext | None) -> None:
     admin_service_user(env)
     store = tenant_store(env)
     _, location, vid, _ = alice_image(env, store)
@@ -89,7 +96,7 @@ def test_delete_without_a_project_uses_the_service_credentials(env,
 
 
 @LOCAL
-def test_without_service_credentials_nothing_falls_back(env):
+def test_without_service_credentials_nothing_falls_back(env: Env) -> None:
     store = tenant_store(env, cinder_store_auth_address=None,
                          cinder_store_user_name=None,
                          cinder_store_password=None,
@@ -108,7 +115,8 @@ def test_without_service_credentials_nothing_falls_back(env):
 
 
 @LOCAL
-def test_service_user_without_admin_rights_cannot_read_it_either(env):
+def test_service_user_without_admin_rights_cannot_read_it_either(
+        env: Env) -> None:
     store = tenant_store(env)
     _, location, _, _ = alice_image(env, store)
     bob = env.user_context("bob", "project-b")

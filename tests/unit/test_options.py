@@ -185,8 +185,8 @@ def test_default_root_helper_uses_rootwrap_config(
     "http://cinder/v3/%(project_id)s?u=%(user)s&i=%(user_id)s",
     "http://cinder/v3", "http://cinder/v3/100%%",
 ])
-def test_endpoint_templates_with_the_formatted_keys_pass(tmp_path,
-                                                         template):
+def test_endpoint_templates_with_the_formatted_keys_pass(
+        tmp_path: pathlib.Path, template: str) -> None:
     conf = make_conf("[fast]\ncinder_endpoint_template = %s\n" % template,
                      tmp_path)
     settings = options.StoreSettings.from_conf(conf, "fast")

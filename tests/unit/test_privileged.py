@@ -2,7 +2,10 @@
 
 import logging
 import os
+import pathlib
 import stat
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from glance_store import exceptions as gs_exc
@@ -22,12 +25,12 @@ HELPER = "sudo glance-rootwrap /etc/glance/rootwrap.conf"
 class Recorder:
     """Stands in for processutils.execute; optionally fails."""
 
-    def __init__(self):
-        self.argvs = []
-        self.kwargs = []
-        self.fail_on = None
+    def __init__(self) -> None:
+        self.argvs: list[list[str]] = []
+        self.kwargs: list[dict[str, Any]] = []
+        self.fail_on: Callable[[list[str]], bool] | None = None
 
-    def __call__(self, *argv, **kwargs):
+    def __call__(self, *argv: str, **kwargs: Any) -> None:
         self.argvs.append(list(argv))
         self.kwargs.append(kwargs)
         if self.fail_on is not None and self.fail_on(list(argv)):
@@ -35,8 +38,14 @@ class Recorder:
                 exit_code=32, stderr="umount: target is busy", cmd=list(argv))
 
 
+# The mount base, a share in it, the volume file in that share, a canary.
+Layout = tuple[pathlib.Path, pathlib.Path, pathlib.Path, pathlib.Path]
+# The path handed to chown, made of the mount base, the share, the canary.
+PathMaker = Callable[[pathlib.Path, pathlib.Path, pathlib.Path], str]
+
+
 @pytest.fixture
-def layout(tmp_path):
+def layout(tmp_path: pathlib.Path) -> Layout:
     """A mount base with one share holding a volume file; a canary."""
     base = tmp_path / "mnt"
     share = base / SHARE
@@ -48,11 +57,12 @@ def layout(tmp_path):
     return base, share, volume, canary
 
 
-def commands(base, recorder, uid=1000):
+def commands(base: pathlib.Path, recorder: Recorder, uid: int = 1000
+             ) -> RootCommands:
     return RootCommands(HELPER, str(base), execute=recorder, uid=uid)
 
 
-def test_chown_passes_the_resolved_path(layout):
+def test_chown_passes_the_resolved_path(layout: Layout) -> None:
     base, share, volume, _ = layout
     (share / "alias").symlink_to(volume)
     rec = Recorder()
@@ -74,7 +84,8 @@ def test_chown_passes_the_resolved_path(layout):
     lambda base, share, canary: "/dev/mem",
 ], ids=["dotdot", "symlink-file", "symlink-dir", "outside", "mount-point",
         "dev-dotdot", "dev-mem"])
-def test_chown_refuses_what_the_filters_refuse(layout, make):
+def test_chown_refuses_what_the_filters_refuse(layout: Layout,
+                                               make: PathMaker) -> None:
     base, share, _, canary = layout
     rec = Recorder()
     with pytest.raises(gs_exc.BackendException, match="rootwrap filters"):
@@ -83,12 +94,12 @@ def test_chown_refuses_what_the_filters_refuse(layout, make):
     assert canary.read_bytes() == b"host file"
 
 
-def _link(link, target):
+def _link(link: pathlib.Path, target: pathlib.Path) -> str:
     link.symlink_to(target)
     return str(link)
 
 
-def test_unmount_only_a_share_mount_point(layout):
+def test_unmount_only_a_share_mount_point(layout: Layout) -> None:
     base, share, volume, _ = layout
     rec = Recorder()
     cmds = commands(base, rec)
@@ -102,7 +113,8 @@ def test_unmount_only_a_share_mount_point(layout):
     assert rec.argvs == [["umount", str(share)]]
 
 
-def test_chown_of_a_device_needs_what_the_rules_accept(tmp_path):
+def test_chown_of_a_device_needs_what_the_rules_accept(
+        tmp_path: pathlib.Path) -> None:
     dev = tmp_path / "dev"
     dev.mkdir()
     (dev / "sdb").write_bytes(b"")
@@ -122,7 +134,7 @@ def test_chown_of_a_device_needs_what_the_rules_accept(tmp_path):
             1000, "/dev/null")
 
 
-def test_borrowing_takes_over_and_gives_back(layout):
+def test_borrowing_takes_over_and_gives_back(layout: Layout) -> None:
     base, _, volume, _ = layout
     rec = Recorder()
     owner = os.stat(volume).st_uid
@@ -132,7 +144,8 @@ def test_borrowing_takes_over_and_gives_back(layout):
     assert rec.argvs[1] == ["chown", "-h", str(owner), str(volume)]
 
 
-def test_give_back_failure_does_not_hide_the_first_error(layout, caplog):
+def test_give_back_failure_does_not_hide_the_first_error(
+        layout: Layout, caplog: pytest.LogCaptureFixture) -> None:
     base, _, volume, _ = layout
     rec = Recorder()
     rec.fail_on = lambda argv: argv[2] != "4242"
@@ -142,7 +155,7 @@ def test_give_back_failure_does_not_hide_the_first_error(layout, caplog):
     assert "Giving %s back" % volume in caplog.text
 
 
-def test_root_borrows_nothing(layout):
+def test_root_borrows_nothing(layout: Layout) -> None:
     base, _, volume, _ = layout
     rec = Recorder()
     with borrowed(str(volume), commands(base, rec, uid=0)) as path:
@@ -151,7 +164,7 @@ def test_root_borrows_nothing(layout):
 
 
 # -- unmounting, decided by the mount table -----------------------------------
-def mountinfo(tmp_path, *mount_points):
+def mountinfo(tmp_path: pathlib.Path, *mount_points: str) -> MountTable:
     path = tmp_path / "mountinfo"
     lines = ["22 27 0:21 / /proc rw,relatime - proc proc rw"]
     for n, point in enumerate(mount_points):
@@ -162,14 +175,16 @@ def mountinfo(tmp_path, *mount_points):
     return MountTable(str(path))
 
 
-def test_mount_table_reads_escaped_mount_points(tmp_path):
+def test_mount_table_reads_escaped_mount_points(
+        tmp_path: pathlib.Path) -> None:
     table = mountinfo(tmp_path, "/var/lib/glance/mnt/with space")
     assert "/var/lib/glance/mnt/with space" in table.mount_points()
     assert table.is_mounted("/proc")
     assert not table.is_mounted("/var/lib/glance/mnt")
 
 
-def test_share_not_mounted_is_not_unmounted(layout, tmp_path):
+def test_share_not_mounted_is_not_unmounted(layout: Layout,
+                                            tmp_path: pathlib.Path) -> None:
     base, share, volume, _ = layout
     volume.unlink()
     rec = Recorder()
@@ -178,7 +193,8 @@ def test_share_not_mounted_is_not_unmounted(layout, tmp_path):
     assert not share.exists()  # the empty mount point is removed
 
 
-def test_mounted_share_is_unmounted(layout, tmp_path):
+def test_mounted_share_is_unmounted(layout: Layout,
+                                    tmp_path: pathlib.Path) -> None:
     base, share, volume, _ = layout
     volume.unlink()
     rec = Recorder()
@@ -188,7 +204,9 @@ def test_mounted_share_is_unmounted(layout, tmp_path):
     assert rec.kwargs[0]["attempts"] == 3
 
 
-def test_busy_share_stays_mounted_and_is_logged(layout, tmp_path, caplog):
+def test_busy_share_stays_mounted_and_is_logged(
+        layout: Layout, tmp_path: pathlib.Path,
+        caplog: pytest.LogCaptureFixture) -> None:
     base, share, _, _ = layout
     rec = Recorder()
     rec.fail_on = lambda argv: True
@@ -199,14 +217,16 @@ def test_busy_share_stays_mounted_and_is_logged(layout, tmp_path, caplog):
     assert share.exists()
 
 
-def test_share_unmounted_meanwhile_is_not_an_error(layout, tmp_path, caplog):
+def test_share_unmounted_meanwhile_is_not_an_error(
+        layout: Layout, tmp_path: pathlib.Path,
+        caplog: pytest.LogCaptureFixture) -> None:
     base, share, volume, _ = layout
     volume.unlink()
     rec = Recorder()
     path = tmp_path / "mountinfo"
     table = mountinfo(tmp_path, str(share))
 
-    def someone_else_unmounted(argv):
+    def someone_else_unmounted(argv: list[str]) -> bool:
         path.write_text("")
         return True
 

@@ -8,15 +8,21 @@ worker (another pid) starts the store.
 
 import io
 import threading
+from collections.abc import Iterable
 
 import pytest
 from glance_store import exceptions as gs_exc
+from glance_store import location as gs_location
 
 from glance_store_cinder import journal as jr
 from glance_store_cinder.owners import Owners
+from glance_store_cinder.recovery import Step
+from glance_store_cinder.store import Store
+from glance_store_cinder.transfer.reader import VolumeReader
 from tests.unit.fakes.processes import FakeProcessTable
 from tests.unit.harness import CHUNK
 from tests.unit.harness import ENDPOINT_TEMPLATE
+from tests.unit.harness import Env
 from tests.unit.harness import new_image_id
 from tests.unit.harness import pattern
 from tests.unit.harness import read_all
@@ -30,8 +36,12 @@ NEXT_WORKER = 4343
 pytestmark = pytest.mark.parametrize("protocol", ["local", "nfs"])
 
 
+# A stored image: its store, its location, its data and its volume's id.
+StoredImage = tuple[Store, gs_location.Location, bytes, str]
+
+
 @pytest.fixture
-def image(env):
+def image(env: Env) -> StoredImage:
     store = env.store()
     data = pattern(3 * CHUNK + 5)
     uri, *_ = store.add(new_image_id(), io.BytesIO(data), len(data),
@@ -39,7 +49,8 @@ def image(env):
     return store, env.location(store, uri), data, uri.rsplit("/", 1)[1]
 
 
-def crash_reading(env, store, location):
+def crash_reading(env: Env, store: Store, location: gs_location.Location
+                  ) -> VolumeReader:
     """A reader that holds the volume when its worker dies."""
     reader, _ = store.get(location)
     next(reader)
@@ -48,11 +59,12 @@ def crash_reading(env, store, location):
     return reader  # kept referenced: nobody ever closes it
 
 
-def kinds(steps):
+def kinds(steps: Iterable[Step]) -> list[str]:
     return [s.record.kind for s in steps]
 
 
-def test_reader_killed_mid_download_is_recovered_at_start(env, image):
+def test_reader_killed_mid_download_is_recovered_at_start(
+        env: Env, image: StoredImage) -> None:
     store, location, data, vid = image
     abandoned = crash_reading(env, store, location)
     assert len(env.cloud.volume(vid).attachments) == 1
@@ -67,7 +79,8 @@ def test_reader_killed_mid_download_is_recovered_at_start(env, image):
     env.assert_clean(keep=[vid])
 
 
-def test_busy_volume_is_recovered_at_once_without_waiting(env, image):
+def test_busy_volume_is_recovered_at_once_without_waiting(
+        env: Env, image: StoredImage) -> None:
     store, location, data, vid = image
     abandoned = crash_reading(env, store, location)  # noqa: F841
     restarted = env.store(cinder_recover_at_start=False)
@@ -79,7 +92,8 @@ def test_busy_volume_is_recovered_at_once_without_waiting(env, image):
     env.assert_clean(keep=[vid])
 
 
-def test_plan_says_what_and_why_and_changes_nothing(env, image):
+def test_plan_says_what_and_why_and_changes_nothing(
+        env: Env, image: StoredImage) -> None:
     store, location, _, vid = image
     abandoned = crash_reading(env, store, location)  # noqa: F841
     restarted = env.store(cinder_recover_at_start=False)
@@ -97,7 +111,8 @@ def test_plan_says_what_and_why_and_changes_nothing(env, image):
     env.assert_clean(keep=[vid])
 
 
-def test_live_workers_and_other_hosts_are_never_touched(env, image):
+def test_live_workers_and_other_hosts_are_never_touched(
+        env: Env, image: StoredImage) -> None:
     store, location, data, vid = image
     reader, _ = store.get(location)
     next(reader)
@@ -122,7 +137,8 @@ def test_live_workers_and_other_hosts_are_never_touched(env, image):
     env.assert_clean(keep=[vid])
 
 
-def test_record_stays_until_its_undo_succeeds(env, image):
+def test_record_stays_until_its_undo_succeeds(env: Env,
+                                              image: StoredImage) -> None:
     store, location, _, vid = image
     abandoned = crash_reading(env, store, location)  # noqa: F841
     env.cloud.fail_next("DELETE", r"/attachments/", 500)
@@ -138,7 +154,7 @@ def test_record_stays_until_its_undo_succeeds(env, image):
 
 
 def test_attachment_refused_at_detach_is_replayed_while_its_owner_lives(
-        env, image):
+        env: Env, image: StoredImage) -> None:
     store, location, data, vid = image
     reader, _ = store.get(location)
     env.cloud.fail_next("DELETE", r"/attachments/", 403)
@@ -156,12 +172,12 @@ def test_attachment_refused_at_detach_is_replayed_while_its_owner_lives(
 class FrozenSource:
     """An upload's data that stops coming: the worker hangs, then dies."""
 
-    def __init__(self, data):
+    def __init__(self, data: bytes) -> None:
         self._data = io.BytesIO(data)
         self.reached = threading.Event()
         self.thaw = threading.Event()
 
-    def read(self, size=-1):
+    def read(self, size: int = -1) -> bytes:
         if self._data.tell() >= CHUNK:
             self.reached.set()
             self.thaw.wait(30)
@@ -170,12 +186,13 @@ class FrozenSource:
 
 
 @pytest.mark.parametrize("online", [True, False])
-def test_upload_killed_midway_is_recovered_at_start(env, online):
+def test_upload_killed_midway_is_recovered_at_start(env: Env,
+                                                    online: bool) -> None:
     store = env.store(cinder_do_extend_attached=online)
     source = FrozenSource(pattern(4 * CHUNK))
-    errors = []
+    errors: list[Exception] = []
 
-    def upload():
+    def upload() -> None:
         try:
             store.add(new_image_id(), source, 4 * CHUNK, "sha512")
         except Exception as exc:
@@ -200,7 +217,7 @@ def test_upload_killed_midway_is_recovered_at_start(env, online):
     assert errors
 
 
-def test_volume_whose_create_never_answered_is_found_by_name(env):
+def test_volume_whose_create_never_answered_is_found_by_name(env: Env) -> None:
     store = env.store()
     env.cloud.fail_next("POST", r"/volumes$", 504)
     image_id = new_image_id()
@@ -215,8 +232,8 @@ def test_volume_whose_create_never_answered_is_found_by_name(env):
     assert vid in env.cloud.deleted_volume_ids
 
 
-def test_without_service_credentials_only_connections_are_undone(env,
-                                                                 image):
+def test_without_service_credentials_only_connections_are_undone(
+        env: Env, image: StoredImage) -> None:
     store, location, _, vid = image
     abandoned = crash_reading(env, store, location)  # noqa: F841
     restarted = env.store(
@@ -230,7 +247,8 @@ def test_without_service_credentials_only_connections_are_undone(env,
     env.assert_clean(keep=[vid])
 
 
-def test_volume_of_an_owner_that_died_before_recording_its_id(env):
+def test_volume_of_an_owner_that_died_before_recording_its_id(
+        env: Env) -> None:
     store = env.store()
     image_id = new_image_id()
     store.runtime.journal.begin(jr.VOLUME, image_id=image_id,

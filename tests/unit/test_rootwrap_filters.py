@@ -9,6 +9,7 @@ import hashlib
 import pathlib
 
 import pytest
+from oslo_rootwrap import filters as rw_filters
 from oslo_rootwrap import wrapper
 
 from glance_store_cinder import privileged
@@ -20,18 +21,19 @@ SHARE = hashlib.md5(b"192.0.2.5:/srv/nfs/cinder").hexdigest()
 VOLUME_FILE = "volume-0b9f1c0e-6a1d-4c3e-9d7a-2f3c4b5a6978"
 
 
-def exec_dirs():
+def exec_dirs() -> list[str]:
     conf = configparser.RawConfigParser()
     conf.read(ETC / "rootwrap.conf")
     return conf.get("DEFAULT", "exec_dirs").split(",")
 
 
 @pytest.fixture(scope="module")
-def filters():
+def filters() -> list[rw_filters.CommandFilter]:
     return wrapper.load_filters([str(FILTERS_DIR)])
 
 
-def matched(filters, argv):
+def matched(filters: list[rw_filters.CommandFilter], argv: list[str]
+            ) -> str | None:
     """The name of the filter admitting argv, or None.
 
     A filter that admits argv but finds no executable here still admits
@@ -46,7 +48,7 @@ def matched(filters, argv):
         return None
 
 
-def issued_command_lines():
+def issued_command_lines() -> list[list[str]]:
     """What the store sends, from privileged.py's own argv builders.
 
     (test_privileged checks that RootCommands sends exactly these, with
@@ -64,7 +66,8 @@ def issued_command_lines():
 
 @pytest.mark.parametrize("argv", issued_command_lines(),
                          ids=lambda argv: " ".join(argv))
-def test_every_command_the_store_issues_is_admitted(filters, argv):
+def test_every_command_the_store_issues_is_admitted(
+        filters: list[rw_filters.CommandFilter], argv: list[str]) -> None:
     assert matched(filters, argv) in ("glance_store_cinder_umount",
                                       "glance_store_cinder_chown_device",
                                       "glance_store_cinder_chown_file")
@@ -131,23 +134,27 @@ PROBES = [
 
 
 @pytest.mark.parametrize("argv", PROBES, ids=repr)
-def test_probe_is_refused(filters, argv):
+def test_probe_is_refused(filters: list[rw_filters.CommandFilter],
+                          argv: list[str]) -> None:
     assert matched(filters, argv) is None
 
 
-def test_privsep_helper_is_always_admitted_whatever_this_file_says(filters):
+def test_privsep_helper_is_always_admitted_whatever_this_file_says(
+        filters: list[rw_filters.CommandFilter]) -> None:
     # What the filters file documents it cannot prevent.
     argv = ["privsep-helper", "--privsep_context", "anything.at.all"]
     assert matched(filters, argv) == "privsep-helper"
 
 
-def test_only_the_store_commands_are_listed(filters):
+def test_only_the_store_commands_are_listed(
+        filters: list[rw_filters.CommandFilter]) -> None:
     assert sorted(f.name for f in filters) == [
         "glance_store_cinder_chown_device", "glance_store_cinder_chown_file",
         "glance_store_cinder_umount", "privsep-helper"]
 
 
-def test_filters_use_the_shapes_the_store_checks(filters):
+def test_filters_use_the_shapes_the_store_checks(
+        filters: list[rw_filters.CommandFilter]) -> None:
     """The Python checks and the filters accept the same names."""
     by_name = {f.name: f.args for f in filters}
     uid = privileged.UID + r"\Z"
@@ -169,6 +176,7 @@ def test_filters_use_the_shapes_the_store_checks(filters):
     # must be root's); -h only protects the last component
     ["chown", "-h", "1000", "%s/%s/shadow" % (BASE, "0" * 32)],
 ], ids=repr)
-def test_what_the_filters_cannot_refuse(filters, argv):
+def test_what_the_filters_cannot_refuse(
+        filters: list[rw_filters.CommandFilter], argv: list[str]) -> None:
     """Admitted, as the filters file documents (not a wall)."""
     assert matched(filters, argv) is not None

@@ -451,7 +451,8 @@ def test_store_not_configured_says_so(env: Env) -> None:
 
 
 # -- the configured volume type -----------------------------------------------
-def test_unknown_volume_type_refuses_add_only(env, caplog):
+def test_unknown_volume_type_refuses_add_only(
+        env: Env, caplog: pytest.LogCaptureFixture) -> None:
     store = env.store(cinder_volume_type="glance-nope")
     assert "glance-nope" in (store.refusal or "")
     assert any("glance-nope" in r.getMessage() for r in caplog.records)
@@ -576,7 +577,7 @@ def test_glance_errors_from_the_source_are_not_rewrapped(env: Env) -> None:
     env.assert_clean()
 
 
-def test_lock_file_of_a_volume_goes_with_the_volume(env):
+def test_lock_file_of_a_volume_goes_with_the_volume(env: Env) -> None:
     store = env.store()
     data = pattern(2 * CHUNK)
     uri, *_ = store.add(new_image_id(), io.BytesIO(data), len(data),
@@ -590,7 +591,7 @@ def test_lock_file_of_a_volume_goes_with_the_volume(env):
     assert not lock_file.exists()
 
 
-def test_lock_file_of_a_failed_upload_goes_with_its_volume(env):
+def test_lock_file_of_a_failed_upload_goes_with_its_volume(env: Env) -> None:
     store = env.store()
     env.cloud.fail_next("POST", r"/volumes/.*/action$", 500)
     with pytest.raises(gs_exc.BackendException):
@@ -614,7 +615,7 @@ NOT_VOLUME_IDS = [
 ]
 
 
-def _spelled(template, vid):
+def _spelled(template: str, vid: str) -> str:
     if template == "UPPER":
         return vid.upper()
     if template == "HEX32":
@@ -624,8 +625,8 @@ def _spelled(template, vid):
 
 @pytest.mark.parametrize("template", NOT_VOLUME_IDS)
 @LOCAL
-def test_is_image_associated_never_sends_a_non_canonical_id(env, template,
-                                                           caplog):
+def test_is_image_associated_never_sends_a_non_canonical_id(
+        env: Env, template: str, caplog: pytest.LogCaptureFixture) -> None:
     store = env.store(cinder_volume_type="glance-fast")
     vid = env.cloud.create_volume_directly(env.service_project, 1)
     before = len(env.cloud.requests)
@@ -637,7 +638,7 @@ def test_is_image_associated_never_sends_a_non_canonical_id(env, template,
 
 
 @LOCAL
-def test_location_of_another_store_is_refused(env):
+def test_location_of_another_store_is_refused(env: Env) -> None:
     fast = env.store("fast")
     data = pattern(100)
     uri, *_ = fast.add(new_image_id(), io.BytesIO(data), len(data),
@@ -655,7 +656,8 @@ def test_location_of_another_store_is_refused(env):
 
 
 @LOCAL
-def test_image_size_larger_than_the_volume_is_an_error(env, caplog):
+def test_image_size_larger_than_the_volume_is_an_error(
+        env: Env, caplog: pytest.LogCaptureFixture) -> None:
     store = env.store()
     data = pattern(100)
     vid = env.cloud.create_volume_directly(
@@ -673,7 +675,7 @@ def test_image_size_larger_than_the_volume_is_an_error(env, caplog):
 
 
 @LOCAL
-def test_negative_chunk_size_is_refused_before_attaching(env):
+def test_negative_chunk_size_is_refused_before_attaching(env: Env) -> None:
     store = env.store()
     data = pattern(100)
     uri, *_ = store.add(new_image_id(), io.BytesIO(data), len(data),

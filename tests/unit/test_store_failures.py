@@ -168,7 +168,8 @@ def test_add_volume_going_to_error_while_created(env: Env) -> None:
     env.assert_clean()
 
 
-def test_add_stuck_creating_waits_once_and_recovery_deletes_it(env):
+def test_add_stuck_creating_waits_once_and_recovery_deletes_it(
+        env: Env) -> None:
     store = env.store(cinder_state_transition_timeout=5)
     env.cloud.status_polls_before_ready = 10 ** 6
     with pytest.raises(gs_exc.BackendException, match="Timed out"):
@@ -186,7 +187,7 @@ def test_add_stuck_creating_waits_once_and_recovery_deletes_it(env):
     assert store.runtime.journal.records() == []
 
 
-def test_add_cleanup_delete_is_retried_when_cinder_fails(env):
+def test_add_cleanup_delete_is_retried_when_cinder_fails(env: Env) -> None:
     store = env.store()
     env.cloud.fail_next("POST", VOLUME + "/action$", 500)
     env.cloud.fail_next("DELETE", VOLUME + "$", 500, times=2)
@@ -324,7 +325,7 @@ def test_add_request_bodies_are_what_cinder_expects(env: Env) -> None:
     assert json.dumps(body["metadata"])  # strings only (Cinder checks)
 
 
-def test_add_keeps_the_quota_error_when_the_detach_fails_too(env):
+def test_add_keeps_the_quota_error_when_the_detach_fails_too(env: Env) -> None:
     # Glance must answer 413 (StorageFull), not 500 for the detach; the
     # volume is extended while attached, then detached on the way out
     store = env.store(cinder_do_extend_attached=True)

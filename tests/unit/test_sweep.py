@@ -2,6 +2,8 @@
 
 import datetime
 import io
+import pathlib
+from typing import Any
 
 import pytest
 
@@ -10,12 +12,13 @@ from glance_store_cinder.sweep import sweep_for
 from tests.unit.cli_harness import CliEnv
 from tests.unit.harness import CHUNK
 from tests.unit.harness import HOST
+from tests.unit.harness import Env
 from tests.unit.harness import new_image_id
 from tests.unit.harness import pattern
 
 
 @pytest.fixture
-def protocol():
+def protocol() -> str:
     """What sweep judges is Cinder's and the journal's: one family."""
     return "local"
 
@@ -23,16 +26,17 @@ def protocol():
 class FakeImages:
     """Glance as far as sweep asks: image id -> location URIs."""
 
-    def __init__(self):
-        self.images = {}
-        self.asked = []
+    def __init__(self) -> None:
+        self.images: dict[str, list[str]] = {}
+        self.asked: list[str] = []
 
-    def locations(self, image_id):
+    def locations(self, image_id: str) -> list[str] | None:
         self.asked.append(image_id)
         return self.images.get(image_id)
 
 
-def image_volume(env, image_id=None, hours_old=2, **kwargs):
+def image_volume(env: Env, image_id: str | None = None,
+                 hours_old: float = 2, **kwargs: Any) -> tuple[str, str]:
     image_id = image_id or new_image_id()
     vid = env.cloud.create_volume_directly(
         env.service_project, 1, name="image-%s" % image_id,
@@ -42,13 +46,14 @@ def image_volume(env, image_id=None, hours_old=2, **kwargs):
 
 
 @pytest.fixture
-def images():
+def images() -> FakeImages:
     return FakeImages()
 
 
 # a dry run: the other hosts' and the stale attachments stay
 @pytest.mark.keeps_resources("attachments")
-def test_finds_only_what_is_proven_left_over(env, images):
+def test_finds_only_what_is_proven_left_over(env: Env,
+                                             images: FakeImages) -> None:
     store = env.store()
     gone_image, orphan = image_volume(env)
     unlisted_image, unlisted = image_volume(env)
@@ -76,7 +81,8 @@ def test_finds_only_what_is_proven_left_over(env, images):
     assert not report.done and len(env.cloud.volumes) == 8
 
 
-def test_apply_removes_and_a_second_run_finds_nothing(env, images):
+def test_apply_removes_and_a_second_run_finds_nothing(
+        env: Env, images: FakeImages) -> None:
     store = env.store()
     _, orphan = image_volume(env)
     data = pattern(2 * CHUNK)
@@ -110,7 +116,7 @@ def test_apply_removes_and_a_second_run_finds_nothing(env, images):
     reader.close()
 
 
-def test_without_glance_image_volumes_are_not_judged(env):
+def test_without_glance_image_volumes_are_not_judged(env: Env) -> None:
     store = env.store()
     image_volume(env)
     report = sweep_for(store.runtime, None, older_than=0).find()
@@ -119,11 +125,11 @@ def test_without_glance_image_volumes_are_not_judged(env):
 
 
 @pytest.fixture
-def cli_env(tmp_path):
+def cli_env(tmp_path: pathlib.Path) -> CliEnv:
     return CliEnv(tmp_path, protocol="local")
 
 
-def test_cli_dry_run_then_apply_then_nothing(cli_env):
+def test_cli_dry_run_then_apply_then_nothing(cli_env: CliEnv) -> None:
     env = cli_env.env
     kept_image, kept = cli_env.upload(pattern(CHUNK))
     _, orphan = image_volume(env)
@@ -143,19 +149,20 @@ def test_cli_dry_run_then_apply_then_nothing(cli_env):
     assert env.cloud.volume(kept).status == "available"
 
 
-def test_cli_failure_to_remove_is_exit_2(cli_env):
+def test_cli_failure_to_remove_is_exit_4(cli_env: CliEnv) -> None:
     env = cli_env.env
     env.store()  # glance-api ran on this host: its lock path exists
     image_volume(env)
     env.cloud.fail_next("DELETE", r"/volumes/", 400)
     ran = cli_env.run("sweep", "--store", "fast", "--apply")
-    assert ran.code == 2
+    assert ran.code == 4
     assert "FAILED" in ran.err
     env.cloud.settle()
     assert cli_env.run("sweep", "--store", "fast", "--apply").code == 0
 
 
-def test_cli_help_states_the_exit_codes(capsys):
+def test_cli_help_states_the_exit_codes(
+        capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         cli.main(["sweep", "--help"])
     text = capsys.readouterr().out
@@ -163,7 +170,8 @@ def test_cli_help_states_the_exit_codes(capsys):
     assert "--apply" in text and "--older-than" in text
 
 
-def test_cli_glance_not_telling_locations_judges_no_image_volume(cli_env):
+def test_cli_glance_not_telling_locations_judges_no_image_volume(
+        cli_env: CliEnv) -> None:
     env = cli_env.env
     image_id, volume = cli_env.upload(pattern(CHUNK))
     env.cloud.volume(volume).created_at -= datetime.timedelta(hours=2)
@@ -174,7 +182,8 @@ def test_cli_glance_not_telling_locations_judges_no_image_volume(cli_env):
     assert env.cloud.volume(volume).status == "available"
 
 
-def test_cli_refuses_to_run_as_another_user_than_glance_api(cli_env):
+def test_cli_refuses_to_run_as_another_user_than_glance_api(
+        cli_env: CliEnv) -> None:
     env = cli_env.env
     _, orphan = image_volume(env)
     env.store()  # glance-api made the lock path

@@ -6,14 +6,18 @@ requests answer (ReadTimeout), at once.
 """
 
 import io
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import requests
 from glance_store import exceptions as gs_exc
 from requests.adapters import BaseAdapter
 
+from tests.unit.fakes.cloud import FakeCloud
 from tests.unit.harness import CHUNK
 from tests.unit.harness import ENDPOINT_TEMPLATE
+from tests.unit.harness import Env
 from tests.unit.harness import new_image_id
 from tests.unit.harness import pattern
 
@@ -23,15 +27,18 @@ pytestmark = pytest.mark.parametrize("protocol", ["local"])
 class Silent:
     """Forwards to the fake cloud; requests matching ``hang`` never end."""
 
-    def __init__(self, cloud, hang=None):
+    def __init__(self, cloud: FakeCloud,
+                 hang: Callable[[requests.PreparedRequest], bool] | None = None
+                 ) -> None:
         self.cloud = cloud
         self.hang = hang
         self.timeouts: list[float | None] = []
-        self.would_hang: list[str] = []
+        self.would_hang: list[str | None] = []
         silent = self
 
         class _Adapter(BaseAdapter):
-            def send(self, request, *args, **kwargs):
+            def send(self, request: requests.PreparedRequest, *args: Any,
+                     **kwargs: Any) -> requests.Response:
                 timeout = kwargs.get("timeout")
                 silent.timeouts.append(timeout)
                 if silent.hang and silent.hang(request):
@@ -45,19 +52,19 @@ class Silent:
                         request=request)
                 return cloud.adapter.send(request, *args, **kwargs)
 
-            def close(self):
+            def close(self) -> None:
                 """Nothing to release."""
 
         self._adapter = _Adapter()
 
-    def session(self):
+    def session(self) -> requests.Session:
         session = requests.Session()
         session.trust_env = False
         session.mount("http://", self._adapter)
         return session
 
 
-def test_every_request_of_the_service_user_has_the_timeout(env):
+def test_every_request_of_the_service_user_has_the_timeout(env: Env) -> None:
     silent = Silent(env.cloud)
     store = env.store(cinder_http_timeout=7.5,
                       collaborators=env.collaborators(
@@ -67,7 +74,8 @@ def test_every_request_of_the_service_user_has_the_timeout(env):
     assert silent.timeouts and set(silent.timeouts) == {7.5}
 
 
-def test_every_request_with_a_requester_token_has_the_timeout(env):
+def test_every_request_with_a_requester_token_has_the_timeout(
+        env: Env) -> None:
     silent = Silent(env.cloud)
     store = env.store(cinder_store_multitenant=True,
                       cinder_endpoint_template=ENDPOINT_TEMPLATE,
@@ -81,12 +89,13 @@ def test_every_request_with_a_requester_token_has_the_timeout(env):
     assert silent.timeouts and set(silent.timeouts) == {90.0}
 
 
-def test_cinder_never_answering_under_the_volume_lock_does_not_hang(env):
+def test_cinder_never_answering_under_the_volume_lock_does_not_hang(
+        env: Env) -> None:
     # attachment update runs under the per-volume lock: a Cinder that
     # accepts and never answers must not keep it (and every other
     # worker attaching that volume) forever
     silent = Silent(env.cloud, hang=lambda r: r.method == "PUT"
-                    and "/attachments/" in r.url)
+                    and "/attachments/" in (r.url or ""))
     store = env.store(collaborators=env.collaborators(
         http_session_factory=silent.session))
     data = pattern(CHUNK)
@@ -99,8 +108,8 @@ def test_cinder_never_answering_under_the_volume_lock_does_not_hang(env):
         pass
 
 
-def test_keystone_never_answering_at_start_does_not_hang(env):
-    silent = Silent(env.cloud, hang=lambda r: "keystone" in r.url)
+def test_keystone_never_answering_at_start_does_not_hang(env: Env) -> None:
+    silent = Silent(env.cloud, hang=lambda r: "keystone" in (r.url or ""))
     store = env.store(collaborators=env.collaborators(
         http_session_factory=silent.session))
     # the volume type could not be checked: logged, not fatal

@@ -9,12 +9,16 @@ adapts it), and name the resolved volume file and mount point.
 import hashlib
 import io
 import os
+import pathlib
+from typing import Any
 
 import pytest
+from oslo_rootwrap import filters as rw_filters
 from oslo_rootwrap import wrapper
 
 from glance_store_cinder.mounts import MountTable
 from tests.unit.fakes.cloud import NFS_EXPORT
+from tests.unit.harness import Env
 from tests.unit.harness import new_image_id
 from tests.unit.harness import pattern
 from tests.unit.harness import read_all
@@ -25,16 +29,17 @@ SHIPPED_BASE = "/var/lib/glance/mnt"
 
 
 class RootHelper:
-    def __init__(self):
-        self.argvs = []
+    def __init__(self) -> None:
+        self.argvs: list[list[str]] = []
 
-    def __call__(self, *argv, **kwargs):
+    def __call__(self, *argv: str, **kwargs: Any) -> tuple[str, str]:
         assert kwargs["run_as_root"] is True
         self.argvs.append(list(argv))
         return "", ""
 
 
-def adapted_filters(tmp_path, base):
+def adapted_filters(tmp_path: pathlib.Path, base: str
+                    ) -> list[rw_filters.CommandFilter]:
     target = tmp_path / "rootwrap.d"
     target.mkdir()
     text = (FILTERS_DIR / "glance_store_cinder.filters").read_text()
@@ -47,8 +52,8 @@ def adapted_filters(tmp_path, base):
 # The share is unmounted through the recording root helper (asserted
 # below), not through the fake mounts the leak check reads.
 @pytest.mark.keeps_resources("mounts")
-def test_unprivileged_add_and_get_ask_only_for_admitted_commands(env,
-                                                                 tmp_path):
+def test_unprivileged_add_and_get_ask_only_for_admitted_commands(
+        env: Env, tmp_path: pathlib.Path) -> None:
     base = os.path.realpath(env.mount_base)
     mount_point = os.path.join(
         base, hashlib.md5(NFS_EXPORT.encode()).hexdigest())

@@ -122,7 +122,9 @@ def connections(drv: lvd.LoopDeviceDriver, root: str,
     assert first["driver_volume_type"] == "local", first
     device = first["data"]["device_path"]
     assert second["data"]["device_path"] == device, (first, second)
-    assert devices_under(root) == [device]
+    (loop,) = devices_under(root)
+    assert device == lvd.lun_node(loop), (device, loop)
+    assert os.stat(device).st_rdev == os.stat(loop).st_rdev
     assert device_size(device) == GiB
     marker = os.urandom(MiB)
     write_at(device, GiB - MiB, marker)
@@ -136,9 +138,10 @@ def connections(drv: lvd.LoopDeviceDriver, root: str,
     assert read_at(disk, 3 * GiB - MiB, MiB) == marker
 
     assert drv.terminate_connection(vol, CONNECTOR) is True
-    assert devices_under(root) == [device], "detached under a user"
+    assert devices_under(root) == [loop], "detached under a user"
     assert drv.terminate_connection(vol, CONNECTOR) is False
     assert devices_under(root) == []
+    assert not os.path.exists(device), "LUN node %s left" % device
     # A terminate with nothing bound (a retry) is harmless.
     assert drv.terminate_connection(vol, CONNECTOR) is False
 

@@ -23,9 +23,11 @@ that cinder-volume's eventlet hub keeps running during a multi-GiB clone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -95,6 +97,32 @@ def loop_devices_of(path: str) -> list[str]:
         if bound == target:
             found.append("/dev/" + name)
     return found
+
+
+# SAN LUNs appear as /dev/sdX: a loop device is handed out as a second node
+# of that name, which the shipped rootwrap filters let an unprivileged
+# glance-api take over (they refuse loop devices: those back host files).
+LUN_NODE_PREFIX = "/dev/sdgsc"
+
+
+def lun_node(loop_device: str) -> str:
+    """The SCSI-disk-like name of ``/dev/loopN`` (N in base 26, a-z)."""
+    number = int(loop_device[len("/dev/loop"):])
+    letters = ""
+    while True:
+        number, digit = divmod(number, 26)
+        letters = chr(ord("a") + digit) + letters
+        if number == 0:
+            return LUN_NODE_PREFIX + letters
+
+
+def make_lun_node(loop_device: str) -> str:
+    """A block device node for ``loop_device`` under its LUN name."""
+    node = lun_node(loop_device)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(node)
+    os.mknod(node, stat.S_IFBLK | 0o600, os.stat(loop_device).st_rdev)
+    return node
 
 
 class HolderCount:
@@ -271,6 +299,8 @@ class LoopDeviceDriver(driver.VolumeDriver):
 
     def _detach_all(self, volume_id: str) -> None:
         for device in loop_devices_of(self._disk(volume_id)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lun_node(device))
             # A device still open elsewhere is detached when last closed.
             self._execute("losetup", "--detach", device, run_as_root=True)
         self._holders(volume_id).clear()
@@ -289,10 +319,11 @@ class LoopDeviceDriver(driver.VolumeDriver):
             else:
                 device, count = self._attach(disk), 0
             holders.write(count + 1)
-        LOG.info("Connected volume %s as %s (%d connection(s))", volume.id,
-                 device, count + 1)
+            node = make_lun_node(device)
+        LOG.info("Connected volume %s as %s (%s, %d connection(s))",
+                 volume.id, node, device, count + 1)
         return {"driver_volume_type": self.PROTOCOL,
-                "data": {"device_path": device}}
+                "data": {"device_path": node}}
 
     def terminate_connection(self, volume: Volume, connector: Any,
                              **kwargs: Any) -> bool:

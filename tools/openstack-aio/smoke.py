@@ -15,34 +15,26 @@ import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
+from typing import Any
+
+from openstack_aio.util import http
 
 STATE = os.environ.get("GSC_AIO_DIR") or "/var/lib/glance-store-cinder-aio"
 
 
-def call(method, url, body=None, token=None, ok=(200, 201, 202, 204)):
-    headers = {"Accept": "application/json",
-               "OpenStack-API-Version": "volume 3.54"}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    if token:
-        headers["X-Auth-Token"] = token
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            status, rh, raw = resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as exc:
-        status, rh, raw = exc.code, exc.headers, exc.read()
+def call(method: str, url: str, body: Any = None, token: str | None = None,
+         ok: tuple[int, ...] = (200, 201, 202, 204)) -> Any:
+    status, rh, payload = http(
+        method, url, body, token,
+        headers={"OpenStack-API-Version": "volume 3.54"}, timeout=60)
     if status not in ok:
-        sys.exit("smoke: %s %s -> %d %s" % (method, url, status, raw[:300]))
-    return status, rh, (json.loads(raw) if raw else None)
+        sys.exit("smoke: %s %s -> %d %s" % (method, url, status,
+                                            str(payload)[:300]))
+    return status, rh, payload
 
 
-def wait_status(base, vid, token, wanted, timeout=120):
+def wait_status(base: str, vid: str, token: str, wanted: str,
+                timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status, _, body = call("GET", base + "/volumes/" + vid, token=token,
@@ -60,13 +52,13 @@ def wait_status(base, vid, token, wanted, timeout=120):
     sys.exit("smoke: volume %s not %s within %ds" % (vid, wanted, timeout))
 
 
-def main():
+def main() -> None:
     with open(os.path.join(STATE, "env.json")) as f:
         env = json.load(f)
     user = env["service_user"]
     steps = []
 
-    def step(name, t0):
+    def step(name: str, t0: float) -> None:
         steps.append(name)
         print("smoke: %-22s %.2fs" % (name, time.monotonic() - t0))
 

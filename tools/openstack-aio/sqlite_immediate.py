@@ -16,33 +16,35 @@ applies and concurrent transactions queue up instead.
 
 import os
 import sqlite3
+from collections.abc import Callable
+from typing import Any
 
 
 class _Cursor(sqlite3.Cursor):
-    def execute(self, sql, *args):
+    def execute(self, sql: str, *args: Any) -> Any:
         if sql.strip().upper() == "BEGIN":
             sql = "BEGIN IMMEDIATE"
         return super().execute(sql, *args)
 
 
 class _Connection(sqlite3.Connection):
-    def cursor(self, factory=None):
+    def cursor(self, factory: Any = None) -> Any:
         return super().cursor(factory or _Cursor)
 
-    def execute(self, sql, *args):
+    def execute(self, sql: str, *args: Any) -> Any:
         return self.cursor().execute(sql, *args)
 
 
-def _patch():
-    original = sqlite3.connect
+def _patch() -> None:
+    original: Callable[..., Any] = sqlite3.connect
 
-    def connect(*args, **kwargs):
+    def connect(*args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("factory", _Connection)
         return original(*args, **kwargs)
 
-    connect.gsc_aio_patched = True
-    sqlite3.connect = connect
-    sqlite3.dbapi2.connect = connect
+    setattr(connect, "gsc_aio_patched", True)  # noqa: B010 (a marker)
+    setattr(sqlite3, "connect", connect)  # noqa: B010
+    setattr(sqlite3.dbapi2, "connect", connect)  # noqa: B010
 
 
 if os.environ.get("GSC_AIO_SQLITE_IMMEDIATE") == "1" and not getattr(

@@ -9,7 +9,9 @@ every allowed place; its bytes must not change.
 import contextlib
 import io
 import os
+import pathlib
 import stat
+from typing import Any
 
 import pytest
 from glance_store import exceptions as gs_exc
@@ -17,12 +19,16 @@ from os_brick.initiator import connector as brick_connector
 
 from glance_store_cinder.connectors import FamilyContext
 from glance_store_cinder.connectors import family_for
+from glance_store_cinder.connectors.base import BrickConnector
+from glance_store_cinder.connectors.base import ConnectorFactory
 from glance_store_cinder.connectors.base import DeviceRules
 from glance_store_cinder.journal import Journal
 from glance_store_cinder.owners import Owners
 from glance_store_cinder.polling import Poller
+from glance_store_cinder.store import Store
 from tests.unit.connectors.test_nfs import share_mount_point
 from tests.unit.fakes.processes import FakeProcessTable
+from tests.unit.harness import Env
 from tests.unit.harness import FakeMounts
 from tests.unit.harness import FakeTime
 from tests.unit.harness import new_image_id
@@ -32,19 +38,20 @@ CANARY_BYTES = b"host file, not an image volume\n"
 
 
 @pytest.fixture
-def canary(tmp_path):
+def canary(tmp_path: pathlib.Path) -> pathlib.Path:
     path = tmp_path / "canary"
     path.write_bytes(CANARY_BYTES)
     return path
 
 
-def brick_factory(protocol, root_helper, *args, **kwargs):
+def brick_factory(protocol: str, root_helper: str, *args: Any,
+                  **kwargs: Any) -> BrickConnector:
     """os-brick's real factory: its LocalConnector uses device_path as is."""
     return brick_connector.InitiatorConnector.factory(
         protocol, root_helper, *args, **kwargs)
 
 
-def add_refused(env, store, match):
+def add_refused(env: Env, store: Store, match: str) -> None:
     data = pattern(3000)
     with pytest.raises(gs_exc.BackendException, match=match):
         store.add(new_image_id(), io.BytesIO(data), len(data), "sha512")
@@ -52,7 +59,8 @@ def add_refused(env, store, match):
 
 # -- block devices (os-brick's real LocalConnector) ---------------------------
 @pytest.mark.parametrize("where", ["outside", "symlink", "dotdot", "dir"])
-def test_block_device_path_elsewhere_is_refused(local_env, canary, where):
+def test_block_device_path_elsewhere_is_refused(
+        local_env: Env, canary: pathlib.Path, where: str) -> None:
     env = local_env
     backing = env.cloud.backing_dir
     if where == "outside":
@@ -72,7 +80,8 @@ def test_block_device_path_elsewhere_is_refused(local_env, canary, where):
     env.cloud.assert_clean()  # volume and attachment gone
 
 
-def test_block_device_must_be_a_block_device_under_dev(tmp_path, canary):
+def test_block_device_must_be_a_block_device_under_dev(
+        tmp_path: pathlib.Path, canary: pathlib.Path) -> None:
     family = family_for("iscsi", _context(tmp_path, production_rules=True))
     for path, why in ((str(canary), "not under /dev"),
                       ("/dev/null", "not a block device"),
@@ -85,8 +94,8 @@ def test_block_device_must_be_a_block_device_under_dev(tmp_path, canary):
 # -- NFS ----------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["../../canary", "sub/volume-x", "..", "",
                                   "/etc/passwd", "volume-..-x"])
-def test_nfs_file_name_with_a_path_is_refused_before_mounting(nfs_env,
-                                                              canary, name):
+def test_nfs_file_name_with_a_path_is_refused_before_mounting(
+        nfs_env: Env, canary: pathlib.Path, name: str) -> None:
     env = nfs_env
     env.cloud.override_connection_info(name=name)
     add_refused(env, env.store(), "not a plain file name")
@@ -95,7 +104,8 @@ def test_nfs_file_name_with_a_path_is_refused_before_mounting(nfs_env,
     env.cloud.assert_clean()
 
 
-def test_nfs_volume_file_that_is_a_symlink_out_is_refused(nfs_env, canary):
+def test_nfs_volume_file_that_is_a_symlink_out_is_refused(
+        nfs_env: Env, canary: pathlib.Path) -> None:
     env = nfs_env
     store = env.store()
     vid = env.cloud.create_volume_directly(env.service_project, 1,
@@ -113,7 +123,8 @@ def test_nfs_volume_file_that_is_a_symlink_out_is_refused(nfs_env, canary):
     assert env.mounts.unmounted == [mount_point]  # its own, not /
 
 
-def test_nfs_file_outside_the_mount_base_is_refused(tmp_path, canary):
+def test_nfs_file_outside_the_mount_base_is_refused(
+        tmp_path: pathlib.Path, canary: pathlib.Path) -> None:
     family = family_for("nfs", _context(tmp_path))
     with pytest.raises(gs_exc.BackendException,
                        match="not in a share mounted under"):
@@ -124,25 +135,27 @@ def test_nfs_file_outside_the_mount_base_is_refused(tmp_path, canary):
 class StubConnector:
     """os-brick returning what a hostile connection makes it return."""
 
-    def __init__(self, result):
+    def __init__(self, result: object) -> None:
         self.result = result
         self.disconnected = 0
 
-    def connect_volume(self, props):
+    def connect_volume(self, props: dict[str, Any]) -> dict[str, Any]:
         return {"path": self.result}
 
-    def disconnect_volume(self, props, info, force=False,
-                          ignore_errors=False):
+    def disconnect_volume(self, props: dict[str, Any], info: dict[str, Any],
+                          force: bool = False,
+                          ignore_errors: bool = False) -> None:
         self.disconnected += 1
 
-    def extend_volume(self, props):
+    def extend_volume(self, props: dict[str, Any]) -> int:
         return 0
 
 
 @pytest.mark.parametrize("handle", [
     io.BytesIO(bytes(64)), "canary", b"/dev/rbd0", 7,
 ], ids=["other-file-object", "path-outside", "bytes", "int"])
-def test_rbd_handle_must_be_the_one_os_brick_made(tmp_path, canary, handle):
+def test_rbd_handle_must_be_the_one_os_brick_made(
+        tmp_path: pathlib.Path, canary: pathlib.Path, handle: object) -> None:
     if handle == "canary":
         handle = str(canary)
     stub = StubConnector(handle)
@@ -156,7 +169,7 @@ def test_rbd_handle_must_be_the_one_os_brick_made(tmp_path, canary, handle):
 
 
 def test_powerflex_device_elsewhere_is_refused_before_it_is_opened(
-        tmp_path, canary):
+        tmp_path: pathlib.Path, canary: pathlib.Path) -> None:
     stub = StubConnector(str(canary))
     time = FakeTime()
     family = family_for("scaleio", _context(tmp_path / "dev",
@@ -169,7 +182,9 @@ def test_powerflex_device_elsewhere_is_refused_before_it_is_opened(
     assert canary.read_bytes() == CANARY_BYTES
 
 
-def _context(root, factory=None, time=None, production_rules=False):
+def _context(root: pathlib.Path, factory: ConnectorFactory | None = None,
+             time: FakeTime | None = None, production_rules: bool = False
+             ) -> FamilyContext:
     """Devices are regular files under ``root``, or real ones in /dev."""
     time = time or FakeTime()
     rules = (DeviceRules() if production_rules

@@ -9,6 +9,7 @@ from glance_store import exceptions as gs_exc
 from glance_store import location as gs_location
 
 from glance_store_cinder import journal as jr
+from glance_store_cinder.store import Store
 from tests.unit.fakes.cloud import NFS_EXPORT
 from tests.unit.harness import CHUNK
 from tests.unit.harness import Env
@@ -34,17 +35,18 @@ def two_images(nfs_env: Env) -> SharedImages:
     return store, images
 
 
-def share_mount_point(env):
+def share_mount_point(env: Env) -> str:
     """os-brick's mount point of the fake's export."""
     return str(env.mount_base / hashlib.md5(NFS_EXPORT.encode()).hexdigest())
 
 
-def holders(env, store):
+def holders(env: Env, store: Store) -> list[jr.Record]:
     return [r for r in store.runtime.journal.records(jr.CONNECTION)
             if r.get("share") == NFS_EXPORT]
 
 
-def holder_of_another_worker(env, store, pid):
+def holder_of_another_worker(env: Env, store: Store, pid: int
+                             ) -> jr.Record:
     """A connection record of the share written by worker ``pid``."""
     me = env.processes.pid
     env.processes.become(pid)

@@ -1,6 +1,7 @@
 import hashlib
 import os
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -38,12 +39,12 @@ def test_abort_with_full_queues_does_not_block() -> None:
     hashes.abort()
 
 
-def run_bounded(fn):
+def run_bounded(fn: Callable[[], object]) -> tuple[str, object]:
     """Run ``fn`` in a thread; a deadlock fails the test instead of hanging.
     """
-    outcome = []
+    outcome: list[tuple[str, object]] = []
 
-    def target():
+    def target() -> None:
         try:
             outcome.append(("returned", fn()))
         except BaseException as exc:
@@ -60,14 +61,15 @@ class DiesAtOnce(_HashThread):
     """A hash thread that ends without a word (killed by an error outside
     its update, say MemoryError while taking a chunk)."""
 
-    def run(self):
+    def run(self) -> None:
         return
 
 
-def test_a_dead_hash_thread_with_a_full_queue_never_blocks_the_writer():
+def test_a_dead_hash_thread_with_a_full_queue_never_blocks_the_writer(
+        ) -> None:
     hashes = OverlappedHashes(["md5", "sha512"], thread_factory=DiesAtOnce)
 
-    def write():
+    def write() -> None:
         for _ in range(3 * QUEUE_DEPTH):
             hashes.update(b"x" * 1024)
 
@@ -76,10 +78,10 @@ def test_a_dead_hash_thread_with_a_full_queue_never_blocks_the_writer():
     hashes.abort()
 
 
-def test_a_failing_hash_thread_never_blocks_the_writer():
+def test_a_failing_hash_thread_never_blocks_the_writer() -> None:
     hashes = OverlappedHashes(["md5", "sha512"])
 
-    def write():
+    def write() -> dict[str, str]:
         hashes.update("not bytes")  # type: ignore[arg-type]  # both fail
         for _ in range(10 * QUEUE_DEPTH):
             hashes.update(b"x" * 1024)
@@ -111,7 +113,7 @@ class FailingSecondStart:
         return thread
 
 
-def test_a_hash_thread_failing_to_start_leaks_no_other():
+def test_a_hash_thread_failing_to_start_leaks_no_other() -> None:
     factory = FailingSecondStart()
     with pytest.raises(RuntimeError, match="start"):
         OverlappedHashes(["md5", "sha512"], thread_factory=factory)

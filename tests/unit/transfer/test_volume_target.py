@@ -110,9 +110,11 @@ def test_online_extend_refreshes_block_devices_only(env: Env) -> None:
 
 
 # -- the target itself --------------------------------------------------------
+TargetParts = tuple[Attacher, Volumes, str, RootCommands]
+
+
 @pytest.fixture
-def target_parts(
-        env: Env) -> tuple[Attacher, Volumes, str, RootCommands]:
+def target_parts(env: Env) -> TargetParts:
     store = env.store()
     volumes = store.runtime.service_volumes()
     vid = env.cloud.create_volume_directly(env.service_project, 1)
@@ -120,8 +122,8 @@ def target_parts(
 
 
 @pytest.mark.parametrize("online", [True, False])
-def test_grow_keeps_what_was_written_and_writing_resumes(env, target_parts,
-                                                         online):
+def test_grow_keeps_what_was_written_and_writing_resumes(
+        env: Env, target_parts: TargetParts, online: bool) -> None:
     attacher, volumes, vid, commands = target_parts
     head = pattern(GIB, seed=7)
     tail = pattern(GIB // 2, seed=8)
@@ -143,7 +145,8 @@ def test_grow_keeps_what_was_written_and_writing_resumes(env, target_parts,
         assert f.read() == bytes(GIB - len(tail))
 
 
-def test_grow_by_more_than_one_step(env, target_parts):
+def test_grow_by_more_than_one_step(env: Env,
+                                    target_parts: TargetParts) -> None:
     attacher, volumes, vid, commands = target_parts
     with VolumeWriteTarget(attacher, volumes, vid, root_commands=commands,
                            extend_attached=True,
@@ -155,7 +158,7 @@ def test_grow_by_more_than_one_step(env, target_parts):
 
 
 def test_offline_grow_failing_to_reattach_leaves_nothing_attached(
-        env, target_parts):
+        env: Env, target_parts: TargetParts) -> None:
     attacher, volumes, vid, commands = target_parts
     target = VolumeWriteTarget(attacher, volumes, vid, root_commands=commands,
                            extend_attached=False,
@@ -172,7 +175,8 @@ def test_offline_grow_failing_to_reattach_leaves_nothing_attached(
         assert f.read(6) == b"before"
 
 
-def test_target_attaches_read_write(env, target_parts):
+def test_target_attaches_read_write(env: Env,
+                                    target_parts: TargetParts) -> None:
     attacher, volumes, vid, commands = target_parts
     with VolumeWriteTarget(attacher, volumes, vid, root_commands=commands,
                            extend_attached=False,

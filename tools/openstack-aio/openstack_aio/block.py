@@ -14,12 +14,12 @@ import glob
 import os
 
 from openstack_aio.paths import P
+from openstack_aio.settings import BLOCK_BACKEND
 from openstack_aio.settings import HERE
 from openstack_aio.settings import AioError
 from openstack_aio.util import run
 from openstack_aio.util import write_if_changed
 
-BLOCK_BACKEND = "block"
 BLOCK_DIR = os.path.join(P.state, "block")
 DRIVER_MODULE = "gsc_aio_loop_driver"
 DRIVER_CLASS = DRIVER_MODULE + ".LoopDeviceDriver"
@@ -69,6 +69,10 @@ def detach_block_devices(log: str) -> list[str]:
     bound (the driver starts from zero when none is)."""
     for dev in block_loop_devices():
         run(["losetup", "--detach", dev], log=log, check=False)
+    # The driver's /dev/sd* names of its loop devices (loop_volume_driver).
+    for node in glob.glob("/dev/sdgsc*"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(node)
     for count in glob.glob(os.path.join(BLOCK_DIR, "volume-*",
                                         "connections")):
         with contextlib.suppress(FileNotFoundError):

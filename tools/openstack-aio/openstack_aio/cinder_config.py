@@ -1,24 +1,27 @@
-"""cinder.conf and the NFS shares file."""
+"""cinder.conf and the NFS shares files (one backend per share)."""
 
 from __future__ import annotations
 
 import os
 
-from openstack_aio.block import BLOCK_BACKEND
 from openstack_aio.block import block_backend_section
 from openstack_aio.configs import keystone_authtoken
 from openstack_aio.configs import sqlite_url
 from openstack_aio.configs import transport_url
 from openstack_aio.credentials import Secrets
 from openstack_aio.paths import SHARE
+from openstack_aio.paths import SMALL_SHARE
 from openstack_aio.paths import P
 from openstack_aio.settings import AUTH_URL
 from openstack_aio.settings import BACKEND
+from openstack_aio.settings import BACKENDS
+from openstack_aio.settings import BLOCK_BACKEND
 from openstack_aio.settings import CINDER_HOST
 from openstack_aio.settings import DEBUG
 from openstack_aio.settings import GLANCE_URL
 from openstack_aio.settings import HOST
 from openstack_aio.settings import PORTS
+from openstack_aio.settings import SMALL_BACKEND
 from openstack_aio.util import Sections
 from openstack_aio.util import ini
 from openstack_aio.util import write_if_changed
@@ -49,7 +52,7 @@ def cinder_defaults(sec: Secrets) -> dict[str, object]:
         "resource_query_filters_file": cinder_venv_etc(
             "resource_filters.json"),
         "rootwrap_config": cinder_venv_etc("rootwrap.conf"),
-        "enabled_backends": "%s,%s" % (BACKEND, BLOCK_BACKEND),
+        "enabled_backends": ",".join(BACKENDS),
         "report_interval": 5,
         "service_down_time": 60,
         "periodic_interval": 30,
@@ -107,11 +110,15 @@ def cinder_sections(sec: Secrets) -> Sections:
         },
         BACKEND: nfs_backend(BACKEND, P.conf("cinder", "nfs_shares")),
         BLOCK_BACKEND: block_backend_section(),
+        SMALL_BACKEND: nfs_backend(SMALL_BACKEND,
+                                   P.conf("cinder", "nfs_shares_small")),
     }
 
 
 def write_cinder_conf(sec: Secrets) -> bool:
     changed = write_if_changed(P.conf("cinder", "nfs_shares"), SHARE + "\n")
+    changed |= write_if_changed(P.conf("cinder", "nfs_shares_small"),
+                                SMALL_SHARE + "\n")
     changed |= write_if_changed(cinder_conf_path(), ini(cinder_sections(sec)),
                                 0o640)
     return changed

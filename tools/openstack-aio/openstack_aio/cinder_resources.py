@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from openstack_aio.block import BLOCK_BACKEND
 from openstack_aio.credentials import Secrets
 from openstack_aio.keystone_resources import KeystoneInfo
 from openstack_aio.keystone_resources import password_auth
 from openstack_aio.settings import BACKEND
+from openstack_aio.settings import BACKENDS
 from openstack_aio.settings import CINDER_HOST
 from openstack_aio.settings import CINDER_URL
 from openstack_aio.settings import QUOTA_GIGABYTES
 from openstack_aio.settings import QUOTA_VOLUMES
+from openstack_aio.settings import TYPE_BACKENDS
 from openstack_aio.settings import VOLUME_TYPES
 from openstack_aio.util import api
 
-BACKENDS = (BACKEND, BLOCK_BACKEND)
-# Store volume types and the backend each one is scheduled to.
-TYPE_BACKENDS = {"fast": BACKEND, "slow": BACKEND, "block": BLOCK_BACKEND}
 DEFAULT_TYPE = "__DEFAULT__"
 
 
@@ -35,22 +33,18 @@ def cinder_services_up(sec: Secrets) -> dict[str, bool]:
           if s["state"] == "up" and s["status"] == "enabled"}
     return {
         "cinder-scheduler": ("cinder-scheduler", CINDER_HOST) in up,
-        "cinder-volume": all(("cinder-volume", "%s@%s" % (CINDER_HOST, b))
-                             in up for b in BACKENDS),
+        "cinder-volume": all(
+            ("cinder-volume", "%s@%s" % (CINDER_HOST, backend)) in up
+            for backend in BACKENDS),
     }
 
 
-def cinder_pools(sec: Secrets) -> list[str]:
-    """The pools of every backend; empty until each backend has one."""
+def cinder_pools(sec: Secrets, backend: str) -> list[str]:
     token, base = cinder_admin(sec)
     pools = api("GET", base + "/scheduler-stats/get_pools",
                 token=token)[0]["pools"]
-    found = {b: [p["name"] for p in pools
-                 if p["name"].startswith("%s@%s#" % (CINDER_HOST, b))]
-             for b in BACKENDS}
-    if not all(found.values()):
-        return []
-    return [name for b in BACKENDS for name in found[b]]
+    return [p["name"] for p in pools
+            if p["name"].startswith("%s@%s#" % (CINDER_HOST, backend))]
 
 
 def ensure_volume_type(token: str, base: str, by_name: dict[str, Any],

@@ -1,4 +1,4 @@
-"""Command line: up, down, status (one up/down at a time)."""
+"""Command line: up, down, status, service (one at a time, but status)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from openstack_aio.control import ACTIONS
+from openstack_aio.control import cmd_service
 from openstack_aio.down import cmd_down
 from openstack_aio.paths import P
 from openstack_aio.settings import AioError
@@ -30,6 +32,12 @@ def parser() -> argparse.ArgumentParser:
     down.add_argument("--purge", action="store_true",
                       help="also delete the state directory")
     sub.add_parser("status")
+    service = sub.add_parser(
+        "service", help="stop, start or restart one service, or SIGKILL "
+        "one worker of a gunicorn service (gunicorn starts another)")
+    service.add_argument("action", choices=ACTIONS)
+    service.add_argument("name", help="e.g. cinder-api, cinder-volume, "
+                         "keystone, rabbitmq, glance-api")
     return p
 
 
@@ -84,4 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "up":
         return run_locked("up", lambda: cmd_up(args.no_glance))
+    if args.cmd == "service":
+        return run_locked("service", lambda: cmd_service(args.action,
+                                                         args.name))
     return run_locked("down", lambda: cmd_down(args.purge))

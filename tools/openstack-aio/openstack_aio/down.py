@@ -8,6 +8,7 @@ import shutil
 import time
 
 from openstack_aio.block import detach_block_devices
+from openstack_aio.export import EXPORTS
 from openstack_aio.export import is_mounted
 from openstack_aio.export import loops_of
 from openstack_aio.export import mounts_under
@@ -64,15 +65,17 @@ def remove_mount_helper() -> None:
 def unmount_all(log: str) -> None:
     """Share mounts first (deepest first), then the export itself."""
     t1 = time.monotonic()
+    exports = {e.mount_point for e in EXPORTS.values()}
     for mp in sorted(set(mounts_under(P.state)), key=len, reverse=True):
-        if mp != P.export_dir:
+        if mp not in exports:
             umount(mp, log)
-    detach_image(P.export_img, P.export_dir, log)
+    for export in EXPORTS.values():
+        detach_image(export.image, export.mount_point, log)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(P.run, export.loop_record))
     stuck = detach_block_devices(log)
     if stuck:
         say("block backend loop devices still bound: %s" % stuck)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(os.path.join(P.run, "loopdev"))
     remove_mount_helper()
     remove_privileges()
     say("phase unmount %.2fs" % (time.monotonic() - t1))

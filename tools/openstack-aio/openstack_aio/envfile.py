@@ -10,15 +10,18 @@ from typing import Any
 from openstack_aio.block import block_env
 from openstack_aio.cinder_config import cinder_conf_path
 from openstack_aio.configs import transport_url
+from openstack_aio.control import ACTIONS
 from openstack_aio.credentials import Secrets
-from openstack_aio.glance_config import STORES as GLANCE_STORES
+from openstack_aio.glance_config import GLANCE_STORES
 from openstack_aio.glance_config import glance_conf_path
 from openstack_aio.keystone_resources import KeystoneInfo
 from openstack_aio.paths import MOUNT_BASES
 from openstack_aio.paths import SHARE
+from openstack_aio.paths import SMALL_SHARE
 from openstack_aio.paths import P
 from openstack_aio.processes import pidfile
 from openstack_aio.services import glance_gunicorn_pidfile
+from openstack_aio.services import services
 from openstack_aio.settings import AUTH_URL
 from openstack_aio.settings import BACKEND
 from openstack_aio.settings import CINDER_HOST
@@ -27,6 +30,7 @@ from openstack_aio.settings import CINDER_URL
 from openstack_aio.settings import EXPORT_SIZE
 from openstack_aio.settings import GLANCE_URL
 from openstack_aio.settings import GLANCE_USER
+from openstack_aio.settings import HERE
 from openstack_aio.settings import KEYSTONE_URL
 from openstack_aio.settings import MOUNT_HELPER
 from openstack_aio.settings import PINS
@@ -34,6 +38,8 @@ from openstack_aio.settings import QUOTA_GIGABYTES
 from openstack_aio.settings import QUOTA_VOLUMES
 from openstack_aio.settings import REGION
 from openstack_aio.settings import REPO
+from openstack_aio.settings import SMALL_BACKEND
+from openstack_aio.settings import SMALL_EXPORT_SIZE
 from openstack_aio.settings import STATE
 from openstack_aio.settings import VOLUME_TYPES
 from openstack_aio.settings import say
@@ -86,7 +92,22 @@ def identity_env(sec: Secrets, ks: KeystoneInfo) -> Env:
     }
 
 
-def cinder_env(pools: list[str], loopdev: str, client_conf: str) -> Env:
+def small_share_env(pools: list[str], loopdev: str) -> Env:
+    return {
+        "share": SMALL_SHARE,
+        "export_dir": P.small_dir,
+        "export_image": P.small_img,
+        "export_size": SMALL_EXPORT_SIZE,
+        "loop_device": loopdev,
+        "backend": SMALL_BACKEND,
+        "pools": pools,
+        "volume_type": VOLUME_TYPES["small"],
+        "glance_store": "small",
+    }
+
+
+def cinder_env(pools: dict[str, list[str]], loopdevs: dict[str, str],
+               client_conf: str) -> Env:
     privsep_cmd = "%s --config-file %s" % (P.vbin("cinder", "privsep-helper"),
                                            client_conf)
     return {
@@ -97,7 +118,7 @@ def cinder_env(pools: list[str], loopdev: str, client_conf: str) -> Env:
             "max_microversion": "3.71",
             "host": CINDER_HOST,
             "backend": BACKEND,
-            "pools": pools,
+            "pools": pools[BACKEND],
             "conf": cinder_conf_path(),
             "venv": os.path.join(P.venv, "cinder"),
             "cli": P.vbin("cinder", "cinder"),
@@ -109,9 +130,10 @@ def cinder_env(pools: list[str], loopdev: str, client_conf: str) -> Env:
             "export_dir": P.export_dir,
             "export_image": P.export_img,
             "export_size": EXPORT_SIZE,
-            "loop_device": loopdev,
+            "loop_device": loopdevs["main"],
             "mount_helper": MOUNT_HELPER,
             "cinder_mount_point_base": P.cinder_mnt,
+            "small": small_share_env(pools[SMALL_BACKEND], loopdevs["small"]),
         },
         "os_brick": {
             "lock_path": P.brick_locks,
@@ -132,7 +154,7 @@ def glance_env(glance: bool, stores: dict[str, Any] | None) -> Env:
         "config_dir": P.conf("glance"),
         "venv": os.path.join(P.venv, "glance"),
         "python": P.vbin("glance", "python"),
-        "backends": {s: VOLUME_TYPES[s] for s in GLANCE_STORES},
+        "backends": {store: VOLUME_TYPES[store] for store in GLANCE_STORES},
         "default_backend": "fast",
         "mount_point_base": P.glance_mnt,
         "stores": stores,
@@ -154,9 +176,9 @@ def logs_env() -> Env:
     return logs
 
 
-def write_env(sec: Secrets, ks: KeystoneInfo, loopdev: str, pools: list[str],
-              glance: bool, stores: dict[str, Any] | None,
-              client_conf: str) -> None:
+def write_env(sec: Secrets, ks: KeystoneInfo, loopdevs: dict[str, str],
+              pools: dict[str, list[str]], glance: bool,
+              stores: dict[str, Any] | None, client_conf: str) -> None:
     env: Env = {
         "state_dir": STATE,
         "repo": REPO,
@@ -165,10 +187,15 @@ def write_env(sec: Secrets, ks: KeystoneInfo, loopdev: str, pools: list[str],
         "auth_url": AUTH_URL,
     }
     env.update(identity_env(sec, ks))
-    env.update(cinder_env(pools, loopdev, client_conf))
+    env.update(cinder_env(pools, loopdevs, client_conf))
     env["glance"] = glance_env(glance, stores)
     env["rabbitmq"] = {"transport_url": transport_url(sec)}
     env["logs"] = logs_env()
+    env["commands"] = {
+        "service": os.path.join(HERE, "service"),
+        "service_actions": list(ACTIONS),
+        "services": list(services()),
+    }
     env["versions"] = {k: [p for p in v if "==" in p]
                        for k, v in PINS.items()}
     env["timings"] = dict(TIMINGS)

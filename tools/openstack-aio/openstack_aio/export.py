@@ -1,10 +1,12 @@
-"""The NFS export: a sparse ext4 image on a loop device, mounted with
-discard, served by the mount.nfs stand-in."""
+"""The NFS exports: sparse ext4 images on loop devices, mounted with
+discard, served by the mount.nfs stand-in (a large one for the stores and
+a small one that fills up)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import dataclass
 
 from openstack_aio.paths import MOUNT_BASES
 from openstack_aio.paths import P
@@ -12,6 +14,7 @@ from openstack_aio.settings import EXPORT_SIZE
 from openstack_aio.settings import HELPER_MARK
 from openstack_aio.settings import HERE
 from openstack_aio.settings import MOUNT_HELPER
+from openstack_aio.settings import SMALL_EXPORT_SIZE
 from openstack_aio.settings import AioError
 from openstack_aio.util import mkdirs
 from openstack_aio.util import run
@@ -80,20 +83,45 @@ def mount_image(img: str, mount_point: str, log: str) -> str:
     return dev
 
 
-def ensure_export() -> str:
-    mkdirs(P.export_dir, *MOUNT_BASES, P.brick_locks)
+@dataclass(frozen=True)
+class Export:
+    """One "NFS export": an ext4 image on a loop device, mounted."""
+
+    image: str
+    mount_point: str
+    loop_record: str        # file under run/ naming its loop device
+    size: str
+    label: str
+
+
+EXPORTS = {
+    "main": Export(P.export_img, P.export_dir, "loopdev", EXPORT_SIZE,
+                   "gsc-aio"),
+    "small": Export(P.small_img, P.small_dir, "loopdev-small",
+                    SMALL_EXPORT_SIZE, "gsc-aio-small"),
+}
+
+
+def ensure_exports() -> dict[str, str]:
+    """Every export mounted; the loop device of each."""
+    mkdirs(*MOUNT_BASES, P.brick_locks)
     log = P.logfile("export.log")
-    if not os.path.exists(P.export_img):
-        make_image(P.export_img, EXPORT_SIZE, "gsc-aio", log)
-    dev = mount_image(P.export_img, P.export_dir, log)
-    write_if_changed(os.path.join(P.run, "loopdev"), dev + "\n")
-    return dev
+    devices = {}
+    for key, export in EXPORTS.items():
+        mkdirs(export.mount_point)
+        if not os.path.exists(export.image):
+            make_image(export.image, export.size, export.label, log)
+        dev = mount_image(export.image, export.mount_point, log)
+        write_if_changed(os.path.join(P.run, export.loop_record), dev + "\n")
+        devices[key] = dev
+    return devices
 
 
 def ensure_mount_helper() -> None:
     with open(os.path.join(HERE, "mount.nfs.in")) as f:
         text = f.read()
-    text = text.replace("@EXPORT_DIR@", P.export_dir)
+    text = text.replace("@EXPORT_DIRS@", ":".join(
+        e.mount_point for e in EXPORTS.values()))
     text = text.replace("@LOCK_FILE@", os.path.join(P.locks, "mount.nfs.lock"))
     mkdirs(P.locks)
     write_if_changed(P.helper_src, text, 0o755)

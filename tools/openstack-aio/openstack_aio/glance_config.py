@@ -22,7 +22,7 @@ from openstack_aio.util import mkdirs
 from openstack_aio.util import write_if_changed
 
 # glance-api's stores; each is also the key of its type in VOLUME_TYPES.
-STORES = ("fast", "slow", "block")
+GLANCE_STORES = ("fast", "slow", "block", "small")
 
 
 def glance_conf_path() -> str:
@@ -69,7 +69,8 @@ def glance_sections(sec: Secrets, paste: str, rootwrap: str) -> Sections:
             "debug": DEBUG,
             "log_file": P.logfile("glance-api.log"),
             "use_stderr": False,
-            "enabled_backends": ",".join("%s:volume" % s for s in STORES),
+            "enabled_backends": ",".join(
+                "%s:volume" % store for store in GLANCE_STORES),
             "enabled_import_methods":
                 "[glance-direct,web-download,copy-image]",
             "worker_self_reference_url": GLANCE_URL,
@@ -92,6 +93,8 @@ def glance_sections(sec: Secrets, paste: str, rootwrap: str) -> Sections:
         # A loop device of the block backend: grows while attached.
         "block": dict(store_section(sec, VOLUME_TYPES["block"], rootwrap),
                       cinder_do_extend_attached=True),
+        # On the small share: a write there hits ENOSPC for real.
+        "small": store_section(sec, VOLUME_TYPES["small"], rootwrap),
         "oslo_concurrency": {"lock_path": os.path.join(P.locks, "glance")},
         "os_brick": {"lock_path": P.brick_locks},
         # No [privsep_osbrick] helper_command: the driver starts privsep

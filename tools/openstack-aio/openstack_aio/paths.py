@@ -19,6 +19,8 @@ class P:
     brick_locks = os.path.join(STATE, "locks", "os-brick")
     export_img = os.path.join(STATE, "export.img")
     export_dir = os.path.join(STATE, "export")
+    small_img = os.path.join(STATE, "export-small.img")
+    small_dir = os.path.join(STATE, "export-small")
     cinder_mnt = os.path.join(STATE, "cinder-mnt")
     glance_mnt = os.path.join(STATE, "glance-mnt")
     client_mnt = os.path.join(STATE, "client-mnt")
@@ -46,3 +48,4 @@ class P:
 
 MOUNT_BASES = (P.cinder_mnt, P.glance_mnt, P.client_mnt)
 SHARE = "%s:%s" % (HOST, P.export_dir)
+SMALL_SHARE = "%s:%s" % (HOST, P.small_dir)

@@ -26,12 +26,23 @@ GLANCE_URL = "http://%s:%d" % (HOST, PORTS["glance"])
 REGION = "RegionOne"
 CINDER_HOST = "gsc-aio"          # fixed [DEFAULT] host of the cinder services
 BACKEND = "nfs"                  # cinder backend section and backend name
+# A second, small share with its own backend, so that a write hits ENOSPC
+# for real (the fault-matrix tests).
+SMALL_BACKEND = "nfs-small"
+# The loop-device backend (block.py): volumes seen as block devices.
+BLOCK_BACKEND = "block"
+BACKENDS = (BACKEND, BLOCK_BACKEND, SMALL_BACKEND)
 VOLUME_TYPES = {"fast": "glance-fast", "slow": "glance-slow",
-                "block": "glance-block", "missing": "glance-missing"}
+                "block": "glance-block", "small": "glance-small",
+                "missing": "glance-missing"}
+# The backend of each volume type that exists.
+TYPE_BACKENDS = {"fast": BACKEND, "slow": BACKEND, "block": BLOCK_BACKEND,
+                 "small": SMALL_BACKEND}
 DEMOS = ("demo-a", "demo-b")
 QUOTA_VOLUMES = 1000
 QUOTA_GIGABYTES = 10000
 EXPORT_SIZE = os.environ.get("GSC_AIO_EXPORT_SIZE", "64G")
+SMALL_EXPORT_SIZE = os.environ.get("GSC_AIO_SMALL_EXPORT_SIZE", "2G")
 DEBUG = os.environ.get("GSC_AIO_DEBUG", "1") not in ("0", "false", "no", "")
 WAIT = int(os.environ.get("GSC_AIO_TIMEOUT", "180"))   # per readiness wait
 GLANCE_WORKERS = os.environ.get("GSC_AIO_GLANCE_WORKERS", "1")

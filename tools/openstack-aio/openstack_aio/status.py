@@ -9,6 +9,7 @@ import os
 from openstack_aio.block import block_loop_devices
 from openstack_aio.cinder_resources import cinder_services_up
 from openstack_aio.credentials import load_secrets
+from openstack_aio.export import EXPORTS
 from openstack_aio.export import is_mounted
 from openstack_aio.export import mounts_under
 from openstack_aio.paths import P
@@ -58,13 +59,18 @@ def cmd_status() -> int:
     glance = glance_wanted()
     wanted = [n for n in svc if glance or n != "glance-api"]
     ok = report_services(svc, wanted)
-    exp = is_mounted(P.export_dir)
-    print("%-17s %s" % ("export", "mounted at %s" % P.export_dir if exp
-                        else "NOT mounted"))
+    exp = True
+    for key, export in EXPORTS.items():
+        mounted = is_mounted(export.mount_point)
+        exp = exp and mounted
+        print("%-17s %s" % ("export" if key == "main" else "export " + key,
+                            "mounted at %s" % export.mount_point if mounted
+                            else "NOT mounted"))
     helper = os.path.exists(MOUNT_HELPER)
     print("%-17s %s" % ("mount.nfs helper", MOUNT_HELPER if helper
                         else "NOT installed"))
-    shares = [mp for mp in mounts_under(P.state) if mp != P.export_dir]
+    exports = {e.mount_point for e in EXPORTS.values()}
+    shares = [mp for mp in mounts_under(P.state) if mp not in exports]
     print("%-17s %d" % ("share mounts", len(shares)))
     print("%-17s %d" % ("block loop devs", len(block_loop_devices())))
     ok = ok and exp and helper

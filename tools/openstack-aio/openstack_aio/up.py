@@ -6,6 +6,7 @@ so that RabbitMQ, Keystone, Cinder and glance-api start side by side."""
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -17,7 +18,6 @@ from typing import Any
 from openstack_aio.block import install_block_driver
 from openstack_aio.cinder_config import cinder_conf_path
 from openstack_aio.cinder_config import write_cinder_conf
-from openstack_aio.cinder_resources import BACKENDS
 from openstack_aio.cinder_resources import cinder_pools
 from openstack_aio.cinder_resources import cinder_services_up
 from openstack_aio.cinder_resources import setup_cinder
@@ -30,7 +30,7 @@ from openstack_aio.credentials import Secrets
 from openstack_aio.credentials import load_secrets
 from openstack_aio.envfile import glance_store_report
 from openstack_aio.envfile import write_env
-from openstack_aio.export import ensure_export
+from openstack_aio.export import ensure_exports
 from openstack_aio.export import ensure_mount_helper
 from openstack_aio.glance_config import glance_conf_path
 from openstack_aio.glance_config import write_glance_conf
@@ -50,6 +50,7 @@ from openstack_aio.processes import Service
 from openstack_aio.services import glance_env
 from openstack_aio.services import services
 from openstack_aio.settings import AUTH_URL
+from openstack_aio.settings import BACKENDS
 from openstack_aio.settings import GLANCE_URL
 from openstack_aio.settings import GLANCE_USER
 from openstack_aio.settings import HOST
@@ -87,12 +88,12 @@ class UpRun:
     project_changed: bool = False
     cinder_changed: bool = False
     glance_changed: bool = False
-    loopdev: str = ""
+    loopdevs: dict[str, str] = field(default_factory=dict)
     client_conf: str = ""
     restarted: set[str] = field(default_factory=set)
     spawned_at: dict[str, float] = field(default_factory=dict)
     ks_info: KeystoneInfo | None = None
-    pools: list[str] = field(default_factory=list)
+    pools: dict[str, list[str]] = field(default_factory=dict)
     stores: dict[str, Any] | None = None
 
     def venv_changed(self, name: str) -> bool:
@@ -184,7 +185,7 @@ def install_driver(r: UpRun) -> None:
 
 def export(r: UpRun) -> None:
     with phase("export"):
-        r.loopdev = ensure_export()
+        r.loopdevs = ensure_exports()
         ensure_mount_helper()
 
 
@@ -296,9 +297,11 @@ def wait_cinder(r: UpRun) -> None:
         r.svc[name].health = cinder_health_of(r.sec, name)
         r.svc[name].wait_healthy(WAIT, logs=[logs[name]])
         mark("start-" + name, t_c)
-    r.pools = wait_for("cinder pools of backends %s" % ", ".join(BACKENDS),
-                       lambda: cinder_pools(r.sec), WAIT,
-                       [logs["cinder-volume"], logs["cinder-scheduler"]])
+    for backend in BACKENDS:
+        r.pools[backend] = wait_for(
+            "cinder pool of backend %s" % backend,
+            functools.partial(cinder_pools, r.sec, backend), WAIT,
+            [logs["cinder-volume"], logs["cinder-scheduler"]])
     mark("ready-cinder", t_c)
 
 
@@ -319,7 +322,7 @@ def wait_glance(r: UpRun) -> None:
 
 def finish(r: UpRun) -> None:
     TIMINGS["up-total"] = round(time.monotonic() - r.started, 2)
-    write_env(r.sec, r.keystone(), r.loopdev, r.pools, r.glance, r.stores,
+    write_env(r.sec, r.keystone(), r.loopdevs, r.pools, r.glance, r.stores,
               r.client_conf)
     say("restarted: %s" % (", ".join(sorted(r.restarted)) or "nothing"))
     say("env %s" % P.env_json)
