@@ -2,8 +2,8 @@
 
 Every download of the image on this host shares one read-only attachment
 of its volume (glance_store_cinder/sharing.py), across glance-api's
-gunicorn workers.  Run the stack with ``GSC_AIO_GLANCE_WORKERS=4
-tools/openstack-aio/up`` so that the downloads land in several workers.
+gunicorn workers.  The stack runs 4 (``GSC_AIO_GLANCE_WORKERS``), so that
+the downloads land in several workers.
 
 The downloads are paced by the client (as a compute node streaming to its
 disk is), so that each one holds the attachment for seconds and they all
@@ -158,7 +158,8 @@ def test_a_worker_killed_during_the_storm_spares_the_others(
         cinder: Any, cleanup: Cleanup) -> None:  # noqa: F811
     workers = glance_workers()
     assert len(workers) >= 2, (
-        "run the stack with GSC_AIO_GLANCE_WORKERS=4 tools/openstack-aio/up"
+        "run the stack with several workers (GSC_AIO_GLANCE_WORKERS=4, the "
+        "default)"
         " (found %d glance-api worker(s))" % len(workers))
     content = Content(SIZE)
     image = upload(glance, cleanup, content)

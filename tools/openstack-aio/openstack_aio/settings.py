@@ -45,7 +45,9 @@ EXPORT_SIZE = os.environ.get("GSC_AIO_EXPORT_SIZE", "64G")
 SMALL_EXPORT_SIZE = os.environ.get("GSC_AIO_SMALL_EXPORT_SIZE", "2G")
 DEBUG = os.environ.get("GSC_AIO_DEBUG", "1") not in ("0", "false", "no", "")
 WAIT = int(os.environ.get("GSC_AIO_TIMEOUT", "180"))   # per readiness wait
-GLANCE_WORKERS = os.environ.get("GSC_AIO_GLANCE_WORKERS", "1")
+# Several workers, as in production: the shared-reads tests need downloads
+# to land in different processes.
+GLANCE_WORKERS = os.environ.get("GSC_AIO_GLANCE_WORKERS", "4")
 MOUNT_HELPER = "/sbin/fs.d/mount.nfs"
 HELPER_MARK = "glance-store-cinder-aio mount.nfs stand-in"
 APT_PACKAGES = ("rabbitmq-server", "qemu-utils", "e2fsprogs", "util-linux",
