@@ -13,12 +13,15 @@ A missing environment fails the run: it is never skipped.
 
 from __future__ import annotations
 
+import configparser
 import glob
 import json
 import os
 import pathlib
+import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -202,34 +205,93 @@ def block_loop_devices(env: dict[str, Any]) -> list[str]:
     return sorted(found)
 
 
+def glance_api_journal(env: dict[str, Any]) -> pathlib.Path:
+    """The journal of the stack's glance-api: ``<lock_path>/journal``."""
+    conf = configparser.ConfigParser(interpolation=None, strict=False)
+    conf.read(env["glance"]["api_conf"])
+    return pathlib.Path(conf.get("oslo_concurrency", "lock_path")) / \
+        "journal"
+
+
+def journal_records(directory: pathlib.Path) -> set[str]:
+    """Record files (``<kind>-<uuid>.json``, and damaged ones moved aside):
+    volumes, attachments, connections (NFS share holders) and readers."""
+    if not directory.is_dir():
+        return set()
+    return {p.name for p in directory.iterdir()
+            if p.suffix in (".json", ".corrupt")}
+
+
+# This driver's share mount points: <mount base>/<md5 of the export>
+# (the in-tree driver's, of the migration tests, are sha256: 64 digits).
+DRIVER_MOUNT = re.compile(r"[0-9a-f]{32}")
+
+
+def driver_mounts(base: pathlib.Path) -> list[str]:
+    return [m for m in _mounts_under(base)
+            if DRIVER_MOUNT.fullmatch(os.path.basename(m))]
+
+
+@dataclass
+class Leftovers:
+    """What a test may leave behind, gathered in one look."""
+
+    volumes: dict[str, str]
+    attached: dict[str, str]
+    loops: list[str]
+    records: dict[str, list[str]]
+    mounts: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.volumes or self.attached or self.loops
+                    or self.records or self.mounts)
+
+
+def leftovers(aio: dict[str, Any], admin_cinder: Any,
+              stores: dict[str, Any], before: set[str],
+              records_before: dict[pathlib.Path, set[str]]) -> Leftovers:
+    now = _all_volumes(admin_cinder)
+    records = {str(d): sorted(journal_records(d) - seen)
+               for d, seen in records_before.items()}
+    return Leftovers(
+        volumes={vid: v.status for vid, v in now.items()
+                 if vid not in before and v.status != "deleting"},
+        attached={vid: v.status for vid, v in now.items()
+                  if v.attachments or v.status in ("in-use", "attaching",
+                                                    "detaching")},
+        loops=block_loop_devices(aio),
+        records={d: names for d, names in records.items() if names},
+        mounts=(_mounts_under(stores["_mount_base"]) + driver_mounts(
+            pathlib.Path(aio["glance"]["mount_point_base"]))))
+
+
 @pytest.fixture(autouse=True)
 def leaves_nothing_behind(request: pytest.FixtureRequest,
                           aio: dict[str, Any], admin_cinder: Any,
                           stores: dict[str, Any]) -> Iterator[None]:
-    """After each test: no new volume, no attachment, no stray mount, no
-    loop device of the block backend."""
+    """After each test: no new volume, no attachment, no loop device of the
+    block backend, no share mount of this driver, and no new journal record
+    (volume, attachment, connection = NFS share holder, reader), neither
+    glance-api's nor this process's stores'."""
     before = set(_all_volumes(admin_cinder))
+    journals = (glance_api_journal(aio),
+                stores["_mount_base"].parent / "locks" / "journal")
+    records_before = {d: journal_records(d) for d in journals}
     keep: set[str] = set()
     request.node.keep_volumes = keep
     yield
     deadline = time.monotonic() + 60
     while True:
-        now = _all_volumes(admin_cinder)
-        leaked = {vid: v.status for vid, v in now.items()
-                  if vid not in before and vid not in keep
-                  and v.status != "deleting"}
-        attached = {vid: v.status for vid, v in now.items()
-                    if v.attachments or v.status in ("in-use", "attaching",
-                                                      "detaching")}
-        loops = block_loop_devices(aio)
-        if ((not leaked and not attached and not loops)
-                or time.monotonic() > deadline):
+        left = leftovers(aio, admin_cinder, stores, before | keep,
+                         records_before)
+        if not left or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    assert not leaked, "volumes left behind: %s" % leaked
-    assert not attached, "volumes still attached: %s" % attached
-    assert not loops, "loop devices left bound: %s" % loops
-    assert _mounts_under(stores["_mount_base"]) == []
+    assert not left.volumes, "volumes left behind: %s" % left.volumes
+    assert not left.attached, "volumes still attached: %s" % left.attached
+    assert not left.loops, "loop devices left bound: %s" % left.loops
+    assert not left.records, "journal records left: %s" % left.records
+    assert not left.mounts, "share mounts left: %s" % left.mounts
 
 
 def location_for(uri: str, store: str) -> gs_location.Location:

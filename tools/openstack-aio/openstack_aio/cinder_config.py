@@ -31,6 +31,13 @@ def cinder_conf_path() -> str:
     return P.conf("cinder", "cinder.conf")
 
 
+def cinder_policy_path() -> str:
+    """Found by Cinder in its config directory (oslo.policy's default
+    ``policy_file = policy.yaml``); empty unless a fault test overrides a
+    rule (``service policy cinder-api``)."""
+    return P.conf("cinder", "policy.yaml")
+
+
 def cinder_venv_etc(*parts: str) -> str:
     return os.path.join(P.venv, "cinder", "etc", "cinder", *parts)
 
@@ -121,4 +128,6 @@ def write_cinder_conf(sec: Secrets) -> bool:
                                 SMALL_SHARE + "\n")
     changed |= write_if_changed(cinder_conf_path(), ini(cinder_sections(sec)),
                                 0o640)
+    # No restart for it: cinder-api re-reads its policy file on change.
+    write_if_changed(cinder_policy_path(), "{}\n")
     return changed

@@ -38,6 +38,10 @@ def parser() -> argparse.ArgumentParser:
     service.add_argument("action", choices=ACTIONS)
     service.add_argument("name", help="e.g. cinder-api, cinder-volume, "
                          "keystone, rabbitmq, glance-api")
+    service.add_argument(
+        "items", nargs="*", metavar="ITEM",
+        help="set: SECTION.OPTION=VALUE of glance-api.conf; policy: "
+        "RULE=CHECK of cinder's policy file (none: the defaults)")
     return p
 
 
@@ -93,6 +97,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "up":
         return run_locked("up", lambda: cmd_up(args.no_glance))
     if args.cmd == "service":
-        return run_locked("service", lambda: cmd_service(args.action,
-                                                         args.name))
+        return run_locked("service", lambda: cmd_service(
+            args.action, args.name, args.items))
     return run_locked("down", lambda: cmd_down(args.purge))

@@ -1,5 +1,6 @@
-"""service: stop, start or restart one service of a running stack, and kill
-one glance-api worker, for the fault-matrix tests."""
+"""service: stop, start or restart one service of a running stack, kill
+one glance-api worker, and change a service's configuration for a while
+(:mod:`openstack_aio.overrides`), for the fault-matrix tests."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import signal
 import time
 
+from openstack_aio import overrides
 from openstack_aio.cinder_resources import cinder_services_up
 from openstack_aio.configs import rabbit_env
 from openstack_aio.credentials import load_secrets
@@ -21,7 +23,10 @@ from openstack_aio.settings import say
 from openstack_aio.util import run
 from openstack_aio.util import wait_for
 
-ACTIONS = ("stop", "start", "restart", "kill-worker")
+ACTIONS = ("stop", "start", "restart", "kill-worker", "set", "reset",
+           "policy")
+# Actions that take SECTION.OPTION=VALUE or RULE=CHECK arguments.
+WITH_ITEMS = ("set", "policy")
 CINDER_REPORTED = ("cinder-scheduler", "cinder-volume")
 
 
@@ -86,8 +91,39 @@ def kill_worker(s: Service) -> None:
     say("new %s worker %s" % (s.name, " ".join(map(str, fresh))))
 
 
-def cmd_service(action: str, name: str) -> None:
+def configure(action: str, s: Service, items: list[str]) -> None:
+    """set, reset or policy (see :mod:`openstack_aio.overrides`)."""
+    if action == "policy":
+        if s.name not in overrides.POLICY_SERVICES:
+            raise AioError("policy: only for %s" % ", ".join(
+                overrides.POLICY_SERVICES))
+        overrides.write_cinder_policy(items)
+        return
+    if s.name not in overrides.CONFIGURABLE:
+        raise AioError("%s: only for %s" % (action, ", ".join(
+            overrides.CONFIGURABLE)))
+    if action == "set":
+        if not items:
+            raise AioError("set: give SECTION.OPTION=VALUE")
+        overrides.set_glance_options(items)
+    elif not overrides.reset_glance_conf():
+        say("%s already has the configuration up writes" % s.name)
+        if not s.running():
+            start(s)
+        return
+    stop(s)
+    start(s)
+
+
+def cmd_service(action: str, name: str, items: list[str] | None = None
+                ) -> None:
     s = service_named(name)
+    if items and action not in WITH_ITEMS:
+        raise AioError("%s takes no arguments after the service name" %
+                       action)
+    if action in ("set", "reset", "policy"):
+        configure(action, s, items or [])
+        return
     if action in ("stop", "restart"):
         stop(s)
     if action in ("start", "restart"):
