@@ -22,6 +22,7 @@ from typing import Any
 
 from glance_store import exceptions as gs_exc
 from oslo_concurrency import lockutils
+from oslo_concurrency import opts as concurrency_opts
 from oslo_concurrency import processutils
 from oslo_config import cfg
 from oslo_utils import units
@@ -347,11 +348,16 @@ def _held_once(name: tuple[str, str],
 
 
 def _lock_path(conf: cfg.ConfigOpts, settings: StoreSettings) -> str:
-    """``[oslo_concurrency] lock_path``, else a directory of the store's."""
-    try:
-        configured = conf.oslo_concurrency.lock_path
-    except (cfg.NoSuchOptError, cfg.NoSuchGroupError, AttributeError):
-        configured = None
+    """``[oslo_concurrency] lock_path``, else a directory of the store's.
+
+    The options are registered here: glance-api has them already (Glance
+    imports lockutils), an operator command's own configuration has not,
+    and without them it would read no lock_path and use another journal
+    and other locks than glance-api's workers.
+    """
+    for group, opts in concurrency_opts.list_opts():
+        conf.register_opts(opts, group=group)
+    configured = conf.oslo_concurrency.lock_path
     path = configured or os.path.join(settings.mount_point_base,
                                       ".glance_store_cinder")
     os.makedirs(path, exist_ok=True)

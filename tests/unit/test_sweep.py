@@ -2,6 +2,7 @@
 
 import datetime
 import io
+import json
 import pathlib
 from typing import Any
 
@@ -195,3 +196,36 @@ def test_cli_refuses_to_run_as_another_user_than_glance_api(
     assert code == 2
     assert "run sweep as the user glance-api runs as" in err.getvalue()
     assert env.cloud.volume(orphan).status == "available"
+
+
+def test_cli_uses_the_lock_path_of_glance_api_conf(cli_env: CliEnv) -> None:
+    """The journal and locks are where ``[oslo_concurrency] lock_path``
+    of glance-api.conf says, although the command's own configuration
+    never registered oslo.concurrency's options (glance-api's has them):
+    a dead worker's records there are found and replayed."""
+    env = cli_env.env
+    groups = cli_env.multi_groups()
+    groups["oslo_concurrency"] = {"lock_path": str(env.lock_path)}
+    conf = cli_env.write_conf(groups, "glance-api-locks.conf")
+    store = env.store()
+    data = pattern(2 * CHUNK)
+    uri, *_ = store.add(new_image_id(), io.BytesIO(data), len(data),
+                        "sha512")
+    reader, _ = store.get(env.location(store, uri))
+    next(reader)
+    env.processes.kill(env.processes.pid)
+    env.processes.become(5555)
+    # Only the configuration file says where the lock path is.
+    without_lock_path = env.collaborators(lock_path=None)
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(["sweep", "--config-file", str(conf), "--store", "fast",
+                     "--apply", "--json"],
+                    collaborators=without_lock_path, out=out, err=err)
+    assert code == 0, err.getvalue()
+    [fast] = json.loads(out.getvalue())["stores"]
+    assert {f["source"] for f in fast["done"]} == {"journal"}
+    assert not list((env.lock_path / "journal").glob("*.json"))
+    assert not (env.mount_base / ".glance_store_cinder").exists()
+    reader.close()
+    env.cloud.settle()
+    env.assert_clean(keep=[uri.rsplit("/", 1)[1]])
