@@ -143,6 +143,8 @@ class Journal:
         self.owners = owners
         self._wall_clock = wall_clock
         self._created = False
+        self.on_released: Callable[[Record], None] | None = None
+        """Called after a record is marked released (its undo failed)."""
 
     # -- files ----------------------------------------------------------
     def _ensure_directory(self) -> None:
@@ -239,6 +241,8 @@ class Journal:
         """The owner is done with it but could not undo it."""
         record.released = True
         self._rewrite(record)
+        if self.on_released is not None:
+            self.on_released(record)
         return record
 
     def _rewrite(self, record: Record) -> None:

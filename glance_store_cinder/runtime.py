@@ -31,6 +31,7 @@ from glance_store_cinder.alarm import AlarmFactory
 from glance_store_cinder.alarm import thread_alarm
 from glance_store_cinder.attachment import Attacher
 from glance_store_cinder.attachment import volume_lock_name
+from glance_store_cinder.cleanup_retry import CleanupRetry
 from glance_store_cinder.client import CinderClients
 from glance_store_cinder.client import HttpSessionFactory
 from glance_store_cinder.connectors import ConnectorFactory
@@ -227,6 +228,11 @@ class StoreRuntime:
             self.service_volumes if settings.has_service_credentials
             else None, self.remove_volume_lock,
             not_found_is_gone=not settings.uses_requester_token)
+        # An undo that failed (Cinder away) is tried again in background.
+        self.cleanup_retry = CleanupRetry(
+            self.recovery, settings.store_name, collaborators.alarm,
+            self.poller.clock.monotonic)
+        self.journal.on_released = self.cleanup_retry.released
         self.attacher = Attacher(self.host_properties, family_context,
                                  self.lock,
                                  settings.attachment_retry_attempts,

@@ -151,7 +151,7 @@ class Upload:
             self._runtime.journal.undo(record, delete)
         except Exception as exc:
             LOG.warning("Volume %s of a failed upload is not deleted yet "
-                        "(%s); it stays in the journal and is deleted by "
-                        "recovery (at the next start, or by "
+                        "(%s); it stays in the journal and is retried in the "
+                        "background (and at the next start, or by "
                         "'glance-store-cinder sweep')", record.volume_id,
                         exc)
