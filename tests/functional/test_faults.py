@@ -1,11 +1,11 @@
-"""The fault matrix, against the real services (issue 8, the rows that need
-no crash recovery): what a client of glance-api sees, that glance-api keeps
-serving, and that nothing is left behind (the leak check of conftest runs
-after each test).
+"""The fault matrix, against the real services (issue 8): what a client of
+glance-api sees, that glance-api keeps serving, and that nothing is left
+behind (the leak check of conftest runs after each test: volumes,
+attachments, loop devices, share mounts, journal records).
 
-Faults are made with the stack's own commands (tools/openstack-aio/service)
-and its small share (``small``: its own ext4 image, Cinder backend and
-volume type), never by patching anything.
+Faults are made with the stack's own commands (tools/openstack-aio/service,
+driven by tests.functional.faults) and its small share (``small``: its own
+ext4 image, Cinder backend and volume type), never by patching anything.
 """
 
 from __future__ import annotations
@@ -13,11 +13,23 @@ from __future__ import annotations
 import contextlib
 import pathlib
 import socket
-import subprocess
+import time
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
+from tests.functional.faults import GlanceJournal
+from tests.functional.faults import Outage
+from tests.functional.faults import cinder_policy
+from tests.functional.faults import glance_options
+from tests.functional.faults import gunicorn_workers
+from tests.functional.faults import kill_uploader
+from tests.functional.faults import run_sweep
+from tests.functional.faults import service
+from tests.functional.faults import upload_under_fault
+from tests.functional.faults import wait_worker_replaced
 from tests.functional.test_glance_api import BLOCK
 from tests.functional.test_glance_api import Cleanup
 from tests.functional.test_glance_api import Content
@@ -27,16 +39,10 @@ from tests.functional.test_glance_api import KnownLengthBody
 from tests.functional.test_glance_api import LogTail
 from tests.functional.test_glance_api import MiB
 from tests.functional.test_glance_api import assert_download
+from tests.functional.test_glance_api import assert_image_matches
 from tests.functional.test_glance_api import chunked_body
 from tests.functional.test_glance_api import upload
 from tests.functional.waits import wait_until
-
-SERVICE = pathlib.Path(__file__).resolve().parents[2] / "tools" / \
-    "openstack-aio" / "service"
-
-
-def service(action: str, name: str) -> None:
-    subprocess.run([str(SERVICE), action, name], check=True, timeout=300)
 
 
 # -- helpers -------------------------------------------------------------
@@ -213,4 +219,227 @@ def test_client_disconnect_mid_download_leaves_nothing(
                "volume %s detached after the client left" % volume.id)
     assert cinder.volumes.get(volume.id).status == "available"
     # The image is still whole and readable.
+    assert_download(glance, image, content)
+
+
+# -- a glance-api worker SIGKILLed mid-upload --------------------------------
+KILL_SIZE = GiB + 64 * MiB     # never sent whole: the worker dies first
+KILL_AT = 96 * MiB
+
+
+def kill_mid_upload(aio: dict[str, Any], glance: Glance, cleanup: Cleanup,
+                    store: str) -> tuple[str, GlanceJournal]:
+    """Upload into ``store``, SIGKILL the worker writing it; wait for
+    gunicorn's replacement.  The image id and the journal."""
+    journal = GlanceJournal(aio)
+    image_id = cleanup.image(glance.create()["id"])
+    workers = len(gunicorn_workers(aio))
+    killed: list[int] = []
+    out = upload_under_fault(
+        glance, image_id, Content(KILL_SIZE), KILL_AT,
+        lambda: killed.append(kill_uploader(journal, image_id)),
+        store=store)
+    # The worker died holding the request: no answer at all.
+    assert out.status is None, (out.status, out.text)
+    wait_worker_replaced(aio, killed[0], workers)
+    return image_id, journal
+
+
+def test_worker_killed_mid_upload_is_recovered_at_the_next_start(
+        aio: dict[str, Any], glance: Glance, cinder: Any, cleanup: Cleanup,
+        family_store: str) -> None:
+    """The new worker's start (cinder_recover_at_start) disconnects,
+    deletes the attachment and the volume, and drops the records.  Glance
+    never learns the worker died: the image stays ``saving`` (Glance 33
+    has no timeout for it; deleting the image is the way out)."""
+    image_id, journal = kill_mid_upload(aio, glance, cleanup, family_store)
+    wait_until(lambda: not journal.of_image(image_id)
+               and not image_volumes(cinder, image_id), 120,
+               "recovery of the upload of %s" % image_id)
+    assert glance.show(image_id)["status"] == "saving"
+    still_serving(glance, cleanup, store=family_store)
+
+
+def test_sweep_finds_and_removes_what_a_killed_upload_left(
+        aio: dict[str, Any], glance: Glance, cinder: Any, cleanup: Cleanup,
+        family_store: str) -> None:
+    """With recovery at start off, the killed upload's volume, attachment
+    and connection stay; sweep (glance-api's user and config) lists
+    exactly those, --apply removes them, a second run finds nothing."""
+    stores = sorted(aio["glance"]["backends"])
+    with glance_options({"%s.cinder_recover_at_start" % s: "false"
+                         for s in stores}):
+        image_id, journal = kill_mid_upload(aio, glance, cleanup,
+                                            family_store)
+        assert journal.kinds_of_image(image_id) == [
+            "attachment", "connection", "volume"]
+        (volume,) = image_volumes(cinder, image_id)
+        assert volume.status == "in-use" and len(volume.attachments) == 1
+        attachment_id = volume.attachments[0]["attachment_id"]
+
+        code, report = run_sweep(aio, family_store)
+        [found] = [s["found"] for s in report["stores"]]
+        assert code == 1, report
+        subjects = sorted(f["subject"] for f in found)
+        assert all(f["source"] == "journal" for f in found), found
+        assert len(found) == 3 and any(
+            attachment_id in s for s in subjects) and any(
+            volume.id in s and s.startswith("volume") for s in subjects), \
+            found
+
+        code, report = run_sweep(aio, family_store, "--apply")
+        [done] = [s["done"] for s in report["stores"]]
+        assert code == 0 and len(done) == 3, report
+        assert journal.of_image(image_id) == []
+        wait_until(lambda: not image_volumes(cinder, image_id), 120,
+                   "volume of image %s deleted by sweep" % image_id)
+
+        code, report = run_sweep(aio, family_store)
+        assert code == 0 and report["stores"][0]["found"] == [], report
+    assert glance.show(image_id)["status"] == "saving"
+    still_serving(glance, cleanup, store=family_store)
+
+
+# -- a service stopped mid-upload ---------------------------------------------
+OUTAGE_SIZE = 256 * MiB
+OUTAGE_AT = 64 * MiB
+
+
+def upload_during_outage(aio: dict[str, Any], glance: Glance,
+                         cleanup: Cleanup, outage: Outage,
+                         store: str) -> tuple[str, Any]:
+    """An upload whose service goes away once it writes; the image id and
+    what glance-api answered (the service is back on return)."""
+    image_id = cleanup.image(glance.create()["id"])
+    journal = GlanceJournal(aio)
+
+    def fault() -> None:
+        journal.uploader(image_id)  # the driver is writing
+        outage.begin()
+
+    out = upload_under_fault(glance, image_id, Content(OUTAGE_SIZE),
+                             OUTAGE_AT, fault, outage.end, store=store,
+                             log_path=aio["logs"]["glance-api"])
+    return image_id, out
+
+
+def assert_left_then_cleaned(journal: GlanceJournal, cinder: Any,
+                             image_id: str, timeout: float = 120) -> None:
+    """The failed upload's volume and attachment are left, recorded as
+    released; the worker's background retry removes them once Cinder takes
+    the calls again."""
+    records = journal.of_image(image_id)
+    assert sorted(r["kind"] for r in records) == ["attachment", "volume"]
+    assert all(r["released"] for r in records), records
+    wait_until(lambda: not journal.of_image(image_id)
+               and not image_volumes(cinder, image_id), timeout,
+               "failed cleanup of image %s retried" % image_id)
+
+
+def test_cinder_api_down_30s_mid_upload_is_500_then_cleaned(
+        aio: dict[str, Any], glance: Glance, cinder: Any, cleanup: Cleanup,
+        family_store: str) -> None:
+    """The data goes on to the device; the detach at the end cannot reach
+    Cinder: the driver raises RemoteServiceUnavailable naming the call and
+    Cinder's URL, Glance answers a generic 500 (no mapping for it) and
+    puts the image back to ``queued``.  Once cinder-api is back the worker
+    retries the cleanup by itself."""
+    image_id, out = upload_during_outage(
+        aio, glance, cleanup, Outage("cinder-api", 30), family_store)
+    assert out.status == 500, (out.status, out.text)
+    assert "RemoteServiceUnavailable: Deleting attachment" in out.log
+    assert "Unable to establish connection to %s" % aio["cinder"]["url"] \
+        in out.log
+    assert glance.show(image_id)["status"] == "queued"
+    assert_left_then_cleaned(GlanceJournal(aio), cinder, image_id)
+    still_serving(glance, cleanup, store=family_store)
+
+
+@pytest.mark.parametrize("name,lasting", [("keystone", 15),
+                                          ("rabbitmq", 20)])
+def test_control_plane_down_mid_upload_is_survived(
+        aio: dict[str, Any], glance: Glance, cinder: Any, cleanup: Cleanup,
+        name: str, lasting: float) -> None:
+    """Keystone: every token the upload needs is already issued and
+    validated (cached by the store's session and by Cinder's and Glance's
+    keystonemiddleware): the upload completes.  RabbitMQ: the detach's
+    RPC in cinder-api waits until RabbitMQ is back (well within
+    cinder_http_timeout), then the upload completes.  Both 204, the image
+    active and bit-exact, nothing left."""
+    content = Content(OUTAGE_SIZE)
+    image_id, out = upload_during_outage(
+        aio, glance, cleanup, Outage(name, lasting), "fast")
+    assert out.status == 204, (out.status, out.text)
+    image = glance.show(image_id)
+    assert_image_matches(image, content)
+    assert_download(glance, image, content)
+
+
+# -- cinder-volume down: the volume stays "creating" -------------------------
+STUCK_TIMEOUT = 20      # cinder_state_transition_timeout for that row
+
+
+def test_cinder_volume_down_is_a_bounded_wait_then_cleaned(
+        aio: dict[str, Any], glance: Glance, cinder: Any,
+        cleanup: Cleanup) -> None:
+    """The scheduler still counts cinder-volume up and hands it the
+    create, which waits in RabbitMQ: the volume stays ``creating``.  The
+    driver waits one cinder_state_transition_timeout (lowered to 20 s for
+    this row) and fails the upload with StateTimeout naming the volume
+    (Glance: a generic 500, the image back to ``queued``); it cannot
+    delete a ``creating`` volume, so the record stays (released, stuck)
+    and the worker retries the delete in the background until
+    cinder-volume is back and has settled the volume."""
+    image_id = cleanup.image(glance.create()["id"])
+    with glance_options({"fast.cinder_state_transition_timeout":
+                         str(STUCK_TIMEOUT)}):
+        outage = Outage("cinder-volume", STUCK_TIMEOUT + 10)
+        log = LogTail(aio["logs"]["glance-api"])
+        outage.begin()
+        try:
+            t0 = time.monotonic()
+            resp = put_file(glance, image_id,
+                            KnownLengthBody(Content(8 * MiB)))
+            waited = time.monotonic() - t0
+        finally:
+            outage.end()
+        assert resp.status_code == 500, (resp.status_code, resp.text)
+        # One bounded wait, not two (the cleanup does not wait again).
+        assert waited < 2 * STUCK_TIMEOUT, waited
+        assert ("StateTimeout: Timed out after %.1fs waiting for volume"
+                % STUCK_TIMEOUT) in log.read()
+        [record] = GlanceJournal(aio).of_image(image_id)
+        assert record["released"] and record["data"]["stuck"], record
+        wait_until(lambda: not GlanceJournal(aio).of_image(image_id)
+                   and not image_volumes(cinder, image_id), 180,
+                   "stuck volume of image %s deleted" % image_id)
+        assert glance.show(image_id)["status"] == "queued"
+        still_serving(glance, cleanup)
+
+
+# -- an attachment DELETE refused by Cinder's policy -------------------------
+def test_detach_refused_by_policy_keeps_the_download_then_cleaned(
+        aio: dict[str, Any], glance: Glance, glance_service: Glance,
+        cinder: Any, cleanup: Cleanup, family_store: str) -> None:
+    """With ``volume:attachment_delete`` refused, a download is whole and
+    bit-exact (the detach comes after the last byte), the read attachment
+    stays with its records (released); once the rule is gone the worker's
+    retry deletes it, and the image reads again."""
+    content = Content(16 * MiB + 3)
+    image = upload(glance, cleanup, content, store=family_store)
+    journal = GlanceJournal(aio)
+    with cinder_policy({"volume:attachment_delete": "!"}):
+        assert_download(glance, image, content)
+        left = wait_until(lambda: [r for r in journal.records()
+                                   if r["released"]], 60,
+                          "a released record of the refused detach")
+        [volume_id] = [loc["url"].rsplit("/", 1)[1] for loc in
+                       glance_service.locations(image["id"])]
+        assert cinder.volumes.get(volume_id).attachments
+        assert [(r["kind"], r["data"].get("volume_id")) for r in left] == [
+            ("attachment", volume_id)], left
+    wait_until(lambda: not [r for r in journal.records()
+                            if r["data"].get("volume_id") == volume_id]
+               and not cinder.volumes.get(volume_id).attachments, 120,
+               "the refused detach of %s retried" % volume_id)
     assert_download(glance, image, content)
