@@ -29,8 +29,8 @@ import pytest
 from cinderclient import api_versions
 from cinderclient.v3 import client as cinder_v3
 
+from testing_support import stack as aio_stack
 from tests.functional import migration_api
-from tests.functional.conftest import keystone_session
 from tests.functional.migration_api import Driver
 from tests.functional.migration_api import MigrationApi
 from tests.functional.test_glance_api import Cleanup
@@ -89,12 +89,8 @@ class Migration:
 
 @pytest.fixture(scope="module")
 def migration(aio: dict[str, Any], admin_cinder: Any) -> Iterator[Migration]:
-    a = aio["admin"]
-    s = aio["service_user"]
-    admin = keystone_session(aio, a["username"], a["password"],
-                             a["project_name"])
-    service = keystone_session(aio, s["username"], s["password"],
-                               s["project_name"])
+    admin = aio_stack.session(aio, aio["admin"])
+    service = aio_stack.session(aio, aio["service_user"])
     stack_glance = Glance(admin, aio["glance"]["url"])
     with contextlib.ExitStack() as stack:
         api = migration_api.start_in(stack, aio)
