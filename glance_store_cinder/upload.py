@@ -137,12 +137,18 @@ class Upload:
         recorded, released, and recovery deletes it later.
         """
         volumes = self._volumes
+        journal = self._runtime.journal
 
         def delete() -> None:
+            # The add's own attachment is still recorded when its DELETE
+            # failed (refused, Cinder away): nobody detaches the volume
+            # now, waiting for that would only hold the client.
+            detaching = not journal.children(record)
             for found in recovery.volumes_of(volumes, record):
                 try:
                     volumes.delete(found,
-                                   wait_for_work=not record.get("stuck"))
+                                   wait_for_work=not record.get("stuck"),
+                                   wait_for_detach=detaching)
                 except gs_exc.NotFound:
                     pass
                 self._runtime.remove_volume_lock(found)

@@ -181,7 +181,8 @@ class Volumes:
         with errors.cinder_errors("Marking volume %s bootable" % volume_id):
             self._client.volumes.set_bootable(volume_id, True)
 
-    def delete(self, volume_id: str, wait_for_work: bool = True) -> None:
+    def delete(self, volume_id: str, wait_for_work: bool = True,
+               wait_for_detach: bool = True) -> None:
         """Delete and wait until the volume is gone or being deleted.
 
         A volume that a reader is still detaching, or that Cinder is still
@@ -189,6 +190,9 @@ class Volumes:
         timeout) and then reported as in use.  ``wait_for_work=False``
         reports a volume still being created or extended as in use at
         once: the caller has already waited for that work once.
+        ``wait_for_detach=False`` reports a volume with attachments as in
+        use at once: the caller knows nobody is detaching it (its own
+        attachment DELETE failed).
         """
         volume = self.get(volume_id)
         if volume.status == "deleting":
@@ -199,6 +203,10 @@ class Volumes:
             raise gs_exc.InUseByStore(
                 message="Volume %s is still %s; not deleted"
                 % (volume_id, volume.status))
+        if volume.attachments and not wait_for_detach:
+            raise gs_exc.InUseByStore(
+                message="Volume %s is still attached (its attachment could "
+                "not be deleted); not deleted" % volume_id)
         busy = ATTACH_TRANSIENT | WORK_TRANSIENT
         if volume.status in busy or volume.attachments:
             try:

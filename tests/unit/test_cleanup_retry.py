@@ -65,3 +65,23 @@ def test_failed_cleanup_of_an_upload_is_retried_until_cinder_is_back(
     # Nothing left to retry: the alarm is not set again.
     env.time.now += 10 * RETRY_FIRST
     assert env.ring_alarms() == 0
+
+
+def test_refused_detach_fails_the_upload_at_once_then_is_retried(
+        env: Env) -> None:
+    """An attachment DELETE refused (Cinder's policy) at the end of an
+    upload: the add fails with the refusal, without waiting a transition
+    timeout for a detach that nobody does; the retry deletes both."""
+    store = env.store()
+    env.cloud.fail_next("DELETE", r"/attachments/", 403)
+    data = pattern(2 * CHUNK)
+    with pytest.raises(gs_exc.Forbidden):
+        store.add(new_image_id(), io.BytesIO(data), len(data), "sha512")
+    timeout = store.runtime.settings.state_transition_timeout
+    assert sum(env.time.sleeps) < timeout
+    assert records(env) == ["attachment", "volume"]
+    env.time.now += RETRY_FIRST
+    assert env.ring_alarms() == 1
+    assert records(env) == []
+    env.cloud.settle()
+    env.assert_clean()
