@@ -443,3 +443,31 @@ def test_detach_refused_by_policy_keeps_the_download_then_cleaned(
                and not cinder.volumes.get(volume_id).attachments, 120,
                "the refused detach of %s retried" % volume_id)
     assert_download(glance, image, content)
+
+
+def test_detach_refused_by_policy_fails_the_upload_then_cleaned(
+        aio: dict[str, Any], glance: Glance, cinder: Any, cleanup: Cleanup,
+        family_store: str) -> None:
+    """For an upload the detach is part of completing the add: refused,
+    the add fails with Cinder's refusal (Forbidden, naming the attachment
+    call; Glance has no mapping for the store's Forbidden: a generic
+    500), the image goes back to ``queued``, the volume cannot be deleted
+    while attached and both stay recorded; once the rule is gone the
+    worker's retry deletes attachment and volume."""
+    image_id = cleanup.image(glance.create()["id"])
+    log = LogTail(aio["logs"]["glance-api"])
+    with cinder_policy({"volume:attachment_delete": "!"}):
+        resp = put_file(glance, image_id, KnownLengthBody(Content(8 * MiB)),
+                        store=family_store)
+        text = log.read()
+        journal = GlanceJournal(aio)
+        records = journal.of_image(image_id)
+    assert resp.status_code == 500, (resp.status_code, resp.text)
+    assert "Policy doesn't allow volume:attachment_delete" in text
+    assert sorted(r["kind"] for r in records) == ["attachment", "volume"]
+    assert all(r["released"] for r in records), records
+    assert glance.show(image_id)["status"] == "queued"
+    wait_until(lambda: not journal.of_image(image_id)
+               and not image_volumes(cinder, image_id), 120,
+               "the refused detach of image %s retried" % image_id)
+    still_serving(glance, cleanup, store=family_store)
