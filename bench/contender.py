@@ -23,6 +23,7 @@ from typing import Any
 from bench import cleanup
 from bench import conf as bench_conf
 from bench import disks
+from bench import phases as bench_phases
 from bench.common import OURS
 from bench.common import GiB
 from bench.common import volume_id_of
@@ -50,6 +51,8 @@ class Timed:
     cpu: dict[str, float]
     uri: str = ""
     io: dict[str, int] = dataclasses.field(default_factory=dict)
+    # The driver's phase timings of this call (this driver only).
+    phases: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def together(fn: Callable[[Any], Any], items: list[Any]
@@ -90,6 +93,13 @@ class Contender:
         self._profilers: dict[str, Any] = {}
         self.info: dict[str, Any] = {}
         self.devices = disks.devices(self.env["nfs"]["export_dir"])
+        self.phases = bench_phases.install()
+
+    def phases_of_call(self) -> dict[str, float]:
+        """The phases the driver logged in this thread since the last
+        call (the last record: warm-ups and retries came before)."""
+        taken = self.phases.take()
+        return taken[-1] if taken else {}
 
     # -- setup ----------------------------------------------------------
     def configure(self) -> None:
@@ -195,6 +205,7 @@ class Contender:
         reader = SourceReader(self.data.path(s.file), s.offset, s.length)
         size = s.length if announced is None else announced
         meter = Meter(self.devices)
+        self.phases.take()
         try:
             with meter.measure(), self.profiled():
                 start = time.perf_counter()
@@ -217,7 +228,8 @@ class Contender:
                          uri)
         if multihash != want["sha512"]:
             raise Failed("sha512 differs from the image's", uri)
-        return Timed(seconds, meter.seconds, uri, meter.io)
+        return Timed(seconds, meter.seconds, uri, meter.io,
+                     self.phases_of_call())
 
     def check_volume(self, slice_name: str, uri: str) -> dict[str, Any]:
         """Compare the volume's backing file with the image, and its size
@@ -257,6 +269,7 @@ class Contender:
         """Timed ``get`` of the whole image, every chunk compared."""
         s = self.data.slices[slice_name]
         meter = Meter(self.devices)
+        self.phases.take()
         with Expected(self.data.path(s.file), s.offset, s.length) as exp, \
                 meter.measure(), self.profiled():
             start = time.perf_counter()
@@ -281,7 +294,7 @@ class Contender:
                          % (pos, s.length))
         cpu = dict(meter.seconds, compare_cpu_s=compare[1])
         return Timed(seconds - compare[0] if exclude_compare else seconds,
-                     cpu, io=meter.io)
+                     cpu, io=meter.io, phases=self.phases_of_call())
 
 
 def _compare_chunks(reader: Any, exp: Expected

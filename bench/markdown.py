@@ -68,6 +68,8 @@ def markdown(summary: dict[str, Any], run: dict[str, Any], profile: Any,
     lines += ["* " + x for x in render.limits_text(summary, profile)]
     sections = (("CPU seconds per timed call (median):",
                  render.cpu_lines(summary)),
+                ("This driver's phases per timed call (median s, from its "
+                 "DEBUG log):", render.phase_lines(summary)),
                 ("Sparse image:", render.sparse_lines(summary)),
                 ("Targets:", render.target_lines(summary)))
     for title, items in sections:

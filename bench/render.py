@@ -185,3 +185,16 @@ def cpu_lines(summary: dict[str, Any]) -> list[str]:
         r["label"], _cpu_text(r["ours"]), _cpu_text(r["in_tree"]))
         for r in summary["rows"]
         if (r["ours"] or {}).get("cpu_median_s")]
+
+
+def phase_lines(summary: dict[str, Any]) -> list[str]:
+    """This driver's own phase timings per row (median seconds of each
+    phase over the samples; the phases need not add up to the median
+    total: each is its own median)."""
+    out = []
+    for r in summary["rows"]:
+        med = (r["ours"] or {}).get("phases_median_s")
+        if med and r["workload"] != "add_known_durable":
+            out.append("%s: %s" % (r["label"], ", ".join(
+                "%s %.2f" % kv for kv in med.items())))
+    return out

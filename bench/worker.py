@@ -67,6 +67,8 @@ class Worker(Contender):
             sample["cpu"] = timed.cpu
         if timed and timed.io:
             sample["io"] = timed.io
+        if timed and timed.phases:
+            sample["phases"] = timed.phases
         if extra:
             sample["extra"] = extra
         self.samples.append(sample)
@@ -110,7 +112,8 @@ class Worker(Contender):
                     flush_s=flush, **facts)
         if workload == "add_known":
             self.record("add_known_durable", Timed(
-                timed.seconds + flush, timed.cpu), s.length)
+                timed.seconds + flush, timed.cpu, phases=timed.phases),
+                s.length)
         if keep:
             self.kept[slice_name] = timed.uri
         else:
