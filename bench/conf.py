@@ -17,9 +17,13 @@ from bench.common import OURS
 
 STORE = "bench"
 THIN_STORE = "thin"
+# Both contenders: the same options on the loop-device backend, whose
+# volumes are real block devices (tools/openstack-aio/loop_volume_driver).
+BLOCK_STORE = "block"
 
 
-def store_options(env: dict[str, Any], mount_base: str) -> str:
+def store_options(env: dict[str, Any], mount_base: str,
+                  volume_type: str = "fast") -> str:
     svc = env["service_user"]
     return f"""\
 cinder_store_auth_address = {env["keystone"]["auth_url"]}
@@ -29,7 +33,7 @@ cinder_store_project_name = {svc["project_name"]}
 cinder_store_user_domain_name = {svc["user_domain_name"]}
 cinder_store_project_domain_name = {svc["project_domain_name"]}
 cinder_catalog_info = volumev3::publicURL
-cinder_volume_type = {env["volume_types"]["fast"]}
+cinder_volume_type = {env["volume_types"][volume_type]}
 cinder_mount_point_base = {mount_base}
 cinder_state_transition_timeout = 300
 """
@@ -38,14 +42,17 @@ cinder_state_transition_timeout = 300
 def conf_text(env: dict[str, Any], contender: str, workdir: str) -> str:
     mount_base = os.path.join(workdir, "mnt")
     common = store_options(env, mount_base)
+    block = store_options(env, mount_base, "block")
     if contender == OURS:
-        backends = "%s:volume, %s:volume" % (STORE, THIN_STORE)
+        backends = "%s:volume, %s:volume, %s:volume" % (
+            STORE, THIN_STORE, BLOCK_STORE)
         groups = (f"[{STORE}]\n{common}\n"
                   f"[{THIN_STORE}]\n{common}"
-                  "cinder_thin_provisioning = true\n")
+                  "cinder_thin_provisioning = true\n\n"
+                  f"[{BLOCK_STORE}]\n{block}")
     elif contender == INTREE:
-        backends = "%s:cinder" % STORE
-        groups = f"[{STORE}]\n{common}"
+        backends = "%s:cinder, %s:cinder" % (STORE, BLOCK_STORE)
+        groups = f"[{STORE}]\n{common}\n[{BLOCK_STORE}]\n{block}"
     else:
         raise ValueError(contender)
     return f"""\

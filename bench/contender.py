@@ -93,6 +93,8 @@ class Contender:
         self._profilers: dict[str, Any] = {}
         self.info: dict[str, Any] = {}
         self.devices = disks.devices(self.env["nfs"]["export_dir"])
+        self.block_devices = disks.devices(
+            self.env.get("block", {}).get("volumes_dir", "/nonexistent"))
         self.phases = bench_phases.install()
 
     def phases_of_call(self) -> dict[str, float]:
@@ -119,8 +121,8 @@ class Contender:
         multi_backend.register_store_opts(conf)
         multi_backend.create_multi_stores(conf)
         self.conf = conf
-        names = [bench_conf.STORE] + ([bench_conf.THIN_STORE]
-                                      if self.contender == OURS else [])
+        names = [bench_conf.STORE, bench_conf.BLOCK_STORE] + (
+            [bench_conf.THIN_STORE] if self.contender == OURS else [])
         self.stores = {n: multi_backend.get_store_from_store_identifier(n)
                        for n in names}
         svc = self.env["service_user"]
@@ -147,6 +149,21 @@ class Contender:
         return self.stores[store], \
             gs_location.get_location_from_uri_and_backend(
                 uri, store, conf=self.conf)
+
+    @staticmethod
+    def is_block(uri_or_store: str) -> bool:
+        """A ``cinder://block/...`` location, or the block store's name."""
+        store = uri_or_store.split("/")[2] if "://" in uri_or_store \
+            else uri_or_store
+        return store == bench_conf.BLOCK_STORE
+
+    def devices_of(self, uri_or_store: str) -> dict[str, str]:
+        """The disks whose bytes are counted for a store's calls."""
+        return self.block_devices if self.is_block(uri_or_store) \
+            else self.devices
+
+    def backing_file(self, uri: str) -> str:
+        return volume_path(self.env, volume_id_of(uri), self.is_block(uri))
 
     def delete_volumes(self, uris: list[str]) -> None:
         ids = [volume_id_of(u) for u in uris]
@@ -204,7 +221,7 @@ class Contender:
         s = self.data.slices[slice_name]
         reader = SourceReader(self.data.path(s.file), s.offset, s.length)
         size = s.length if announced is None else announced
-        meter = Meter(self.devices)
+        meter = Meter(self.devices_of(store))
         self.phases.take()
         try:
             with meter.measure(), self.profiled():
@@ -236,7 +253,7 @@ class Contender:
         with the volume's in Cinder."""
         s = self.data.slices[slice_name]
         vid = volume_id_of(uri)
-        path = volume_path(self.env, vid)
+        path = self.backing_file(uri)
         with Expected(self.data.path(s.file), s.offset, s.length) as exp:
             problem = exp.compare_file(path)
         if problem:
@@ -255,7 +272,7 @@ class Contender:
 
     def flush_volume(self, uri: str) -> float:
         """fsync the volume's backing file; the seconds it took."""
-        fd = os.open(volume_path(self.env, volume_id_of(uri)), os.O_RDONLY)
+        fd = os.open(self.backing_file(uri), os.O_RDONLY)
         try:
             start = time.perf_counter()
             os.fsync(fd)
@@ -268,7 +285,7 @@ class Contender:
                  ) -> Timed:
         """Timed ``get`` of the whole image, every chunk compared."""
         s = self.data.slices[slice_name]
-        meter = Meter(self.devices)
+        meter = Meter(self.devices_of(uri))
         self.phases.take()
         with Expected(self.data.path(s.file), s.offset, s.length) as exp, \
                 meter.measure(), self.profiled():

@@ -51,6 +51,13 @@ ROWS = (
     Row("sparse_dense", "add {sparse} sparse raw, known size", "add"),
     Row("sparse_thin", "... with cinder_thin_provisioning", "thin",
         intree="sparse_dense"),
+    # The loop-device backend: real block devices (direct I/O to a file on
+    # the machine's disk).  The limits are measured on the NFS export, so
+    # these rows have no floor.
+    Row("block_add_known", "block device: add {known}, known size", "none"),
+    Row("block_add_known_durable", "... until on disk (add + fsync of the "
+        "backing file)", "none"),
+    Row("block_get", "block device: get {known}, cold cache", "none"),
 )
 
 ATTACH_STEPS = ("attachment_create", "attachment_update", "connect",
@@ -147,7 +154,7 @@ def floor(kind: str, nbytes: int, data: int | None, limits: Limits,
           cores: int) -> tuple[float, str] | None:
     """Seconds the machine and Cinder need at least; what bounds it."""
     cycle = limits.get("cinder_cycle")
-    if not is_ok(cycle) or cycle is None:
+    if kind == "none" or not is_ok(cycle) or cycle is None:
         return None
     steps = cycle.get("steps_median_s", {})
     if kind == "cinder":
