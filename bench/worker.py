@@ -24,6 +24,7 @@ from bench.contender import Failed
 from bench.contender import Timed
 from bench.contender import together
 from bench.cpu import Meter
+from bench.data import curve_slice
 
 LOG = logging.getLogger("bench.worker")
 
@@ -31,11 +32,15 @@ LOG = logging.getLogger("bench.worker")
 # are in bench/summary.py's ROWS.
 WORKLOADS = ("add_known", "get", "add_unknown_small", "add_unknown_large",
              "add_small", "concurrent_add", "concurrent_get",
-             "sparse_dense", "sparse_thin", "block_add_known", "block_get")
+             "sparse_dense", "sparse_thin", "block_add_known", "block_get",
+             "curve_known", "curve_unknown")
 # Run in the first ``secondary_rounds`` rounds only; the others are the
 # headline rows, run in every round.
 SECONDARY = ("add_unknown_large", "concurrent_add", "concurrent_get",
              "sparse_dense", "sparse_thin", "block_add_known", "block_get")
+# Run in the first ``curve_rounds`` rounds only; one sample per size of
+# the curve, as workload ``<name>@<bytes>``.
+CURVE = ("curve_known", "curve_unknown")
 # Known-size adds that also get a "... until on disk" sample.
 DURABLE = ("add_known", "block_add_known")
 
@@ -229,6 +234,15 @@ class Worker(Contender):
                     cache_dropped=dropped)
         finally:
             self.delete_volumes([u for u in uris if u])
+
+    def w_curve_known(self) -> None:
+        for n in self.profile.curve:
+            self.add_checked("curve_known@%d" % n, curve_slice(n))
+
+    def w_curve_unknown(self) -> None:
+        for n in self.profile.curve:
+            self.add_checked("curve_unknown@%d" % n, curve_slice(n),
+                             announced=0)
 
     def w_sparse_dense(self) -> None:
         self.add_checked("sparse_dense", "sparse")

@@ -21,6 +21,9 @@ class P:
     export_dir = os.path.join(STATE, "export")
     small_img = os.path.join(STATE, "export-small.img")
     small_dir = os.path.join(STATE, "export-small")
+    ram = os.path.join(STATE, "ram")  # a tmpfs
+    tmpfs_img = os.path.join(STATE, "ram", "export-tmpfs.img")
+    tmpfs_dir = os.path.join(STATE, "export-tmpfs")
     cinder_mnt = os.path.join(STATE, "cinder-mnt")
     glance_mnt = os.path.join(STATE, "glance-mnt")
     client_mnt = os.path.join(STATE, "client-mnt")
@@ -49,3 +52,4 @@ class P:
 MOUNT_BASES = (P.cinder_mnt, P.glance_mnt, P.client_mnt)
 SHARE = "%s:%s" % (HOST, P.export_dir)
 SMALL_SHARE = "%s:%s" % (HOST, P.small_dir)
+TMPFS_SHARE = "%s:%s" % (HOST, P.tmpfs_dir)
