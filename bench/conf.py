@@ -25,8 +25,9 @@ BLOCK_STORE = "block"
 
 def store_options(env: dict[str, Any], mount_base: str,
                   volume_type: str = "fast") -> str:
+    type_id = env["volume_types"][volume_type]
     return f"""\
-{service_user_options(env)}cinder_volume_type = {env["volume_types"][volume_type]}
+{service_user_options(env)}cinder_volume_type = {type_id}
 cinder_mount_point_base = {mount_base}
 cinder_state_transition_timeout = 300
 """
