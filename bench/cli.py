@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from bench import chart
+from bench import exports
 from bench.common import CONTENDERS
 from bench.common import REPO
 from bench.data import FULL
@@ -38,9 +39,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--rounds", type=int,
                    help="rounds (default: %d, --quick: %d)"
                    % (FULL.rounds, QUICK.rounds))
-    p.add_argument("--workloads", default=",".join(WORKLOADS),
-                   help="comma-separated subset of: %s"
-                   % ", ".join(WORKLOADS))
+    p.add_argument("--workloads",
+                   help="comma-separated subset of: %s (default: all; "
+                   "with --export tmpfs all but %s)"
+                   % (", ".join(WORKLOADS), ", ".join(exports.DISK_ONLY)))
+    p.add_argument("--export", choices=exports.MODES, default="disk",
+                   help="the NFS export of the stack to use: its "
+                   "disk-backed one (default) or its tmpfs one (the "
+                   "driver, not the disk, is the limit); results in "
+                   "latest.* and latest-tmpfs.*")
     p.add_argument("--contenders", default=",".join(CONTENDERS),
                    help="comma-separated subset of: ours, in-tree")
     p.add_argument("--no-baselines", action="store_true",
@@ -63,7 +70,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    "results/profile/<contender>-<workload>.{txt,html} "
                    "(with --rounds 0: only that)")
     args = p.parse_args(argv)
-    args.workloads = [w for w in args.workloads.split(",") if w]
+    if args.workloads is None:
+        args.workloads = [w for w in WORKLOADS if args.export == "disk"
+                          or w not in exports.DISK_ONLY]
+    else:
+        args.workloads = [w for w in args.workloads.split(",") if w]
     unknown = set(args.workloads) - set(WORKLOADS)
     if unknown:
         p.error("unknown workloads: %s" % ", ".join(sorted(unknown)))

@@ -94,8 +94,13 @@ def _unmount(point: str) -> bool:
     return done.returncode == 0 or point not in mounts_under(point)
 
 
-def volume_path(env: dict[str, Any], volume_id: str) -> str:
-    """The file that backs an NFS volume, on the export."""
+def volume_path(env: dict[str, Any], volume_id: str,
+                block: bool = False) -> str:
+    """The file that backs a volume: on the NFS export, or (``block``)
+    the loop-device backend's file under its own directory."""
+    if block:
+        return os.path.join(env["block"]["volumes_dir"],
+                            "volume-%s" % volume_id, "disk")
     return os.path.join(env["nfs"]["export_dir"], "volume-%s" % volume_id)
 
 

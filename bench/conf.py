@@ -18,11 +18,16 @@ from testing_support.stack import service_user_options
 
 STORE = "bench"
 THIN_STORE = "thin"
+# Both contenders: the same options on the loop-device backend, whose
+# volumes are real block devices (tools/openstack-aio/loop_volume_driver).
+BLOCK_STORE = "block"
 
 
-def store_options(env: dict[str, Any], mount_base: str) -> str:
+def store_options(env: dict[str, Any], mount_base: str,
+                  volume_type: str = "fast") -> str:
+    type_id = env["volume_types"][volume_type]
     return f"""\
-{service_user_options(env)}cinder_volume_type = {env["volume_types"]["fast"]}
+{service_user_options(env)}cinder_volume_type = {type_id}
 cinder_mount_point_base = {mount_base}
 cinder_state_transition_timeout = 300
 """
@@ -31,14 +36,17 @@ cinder_state_transition_timeout = 300
 def conf_text(env: dict[str, Any], contender: str, workdir: str) -> str:
     mount_base = os.path.join(workdir, "mnt")
     common = store_options(env, mount_base)
+    block = store_options(env, mount_base, "block")
     if contender == OURS:
-        backends = "%s:volume, %s:volume" % (STORE, THIN_STORE)
+        backends = "%s:volume, %s:volume, %s:volume" % (
+            STORE, THIN_STORE, BLOCK_STORE)
         groups = (f"[{STORE}]\n{common}\n"
                   f"[{THIN_STORE}]\n{common}"
-                  "cinder_thin_provisioning = true\n")
+                  "cinder_thin_provisioning = true\n\n"
+                  f"[{BLOCK_STORE}]\n{block}")
     elif contender == INTREE:
-        backends = "%s:cinder" % STORE
-        groups = f"[{STORE}]\n{common}"
+        backends = "%s:cinder, %s:cinder" % (STORE, BLOCK_STORE)
+        groups = f"[{STORE}]\n{common}\n[{BLOCK_STORE}]\n{block}"
     else:
         raise ValueError(contender)
     return f"""\

@@ -23,6 +23,7 @@ from typing import Any
 from bench import cleanup
 from bench import conf as bench_conf
 from bench import disks
+from bench import phases as bench_phases
 from bench.common import OURS
 from bench.common import GiB
 from bench.common import volume_id_of
@@ -50,6 +51,8 @@ class Timed:
     cpu: dict[str, float]
     uri: str = ""
     io: dict[str, int] = dataclasses.field(default_factory=dict)
+    # The driver's phase timings of this call (this driver only).
+    phases: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def together(fn: Callable[[Any], Any], items: list[Any]
@@ -90,6 +93,15 @@ class Contender:
         self._profilers: dict[str, Any] = {}
         self.info: dict[str, Any] = {}
         self.devices = disks.devices(self.env["nfs"]["export_dir"])
+        self.block_devices = disks.devices(
+            self.env.get("block", {}).get("volumes_dir", "/nonexistent"))
+        self.phases = bench_phases.install()
+
+    def phases_of_call(self) -> dict[str, float]:
+        """The phases the driver logged in this thread since the last
+        call (the last record: warm-ups and retries came before)."""
+        taken = self.phases.take()
+        return taken[-1] if taken else {}
 
     # -- setup ----------------------------------------------------------
     def configure(self) -> None:
@@ -109,8 +121,8 @@ class Contender:
         multi_backend.register_store_opts(conf)
         multi_backend.create_multi_stores(conf)
         self.conf = conf
-        names = [bench_conf.STORE] + ([bench_conf.THIN_STORE]
-                                      if self.contender == OURS else [])
+        names = [bench_conf.STORE, bench_conf.BLOCK_STORE] + (
+            [bench_conf.THIN_STORE] if self.contender == OURS else [])
         self.stores = {n: multi_backend.get_store_from_store_identifier(n)
                        for n in names}
         svc = self.env["service_user"]
@@ -137,6 +149,21 @@ class Contender:
         return self.stores[store], \
             gs_location.get_location_from_uri_and_backend(
                 uri, store, conf=self.conf)
+
+    @staticmethod
+    def is_block(uri_or_store: str) -> bool:
+        """A ``cinder://block/...`` location, or the block store's name."""
+        store = uri_or_store.split("/")[2] if "://" in uri_or_store \
+            else uri_or_store
+        return store == bench_conf.BLOCK_STORE
+
+    def devices_of(self, uri_or_store: str) -> dict[str, str]:
+        """The disks whose bytes are counted for a store's calls."""
+        return self.block_devices if self.is_block(uri_or_store) \
+            else self.devices
+
+    def backing_file(self, uri: str) -> str:
+        return volume_path(self.env, volume_id_of(uri), self.is_block(uri))
 
     def delete_volumes(self, uris: list[str]) -> None:
         ids = [volume_id_of(u) for u in uris]
@@ -194,7 +221,8 @@ class Contender:
         s = self.data.slices[slice_name]
         reader = SourceReader(self.data.path(s.file), s.offset, s.length)
         size = s.length if announced is None else announced
-        meter = Meter(self.devices)
+        meter = Meter(self.devices_of(store))
+        self.phases.take()
         try:
             with meter.measure(), self.profiled():
                 start = time.perf_counter()
@@ -217,14 +245,15 @@ class Contender:
                          uri)
         if multihash != want["sha512"]:
             raise Failed("sha512 differs from the image's", uri)
-        return Timed(seconds, meter.seconds, uri, meter.io)
+        return Timed(seconds, meter.seconds, uri, meter.io,
+                     self.phases_of_call())
 
     def check_volume(self, slice_name: str, uri: str) -> dict[str, Any]:
         """Compare the volume's backing file with the image, and its size
         with the volume's in Cinder."""
         s = self.data.slices[slice_name]
         vid = volume_id_of(uri)
-        path = volume_path(self.env, vid)
+        path = self.backing_file(uri)
         with Expected(self.data.path(s.file), s.offset, s.length) as exp:
             problem = exp.compare_file(path)
         if problem:
@@ -243,7 +272,7 @@ class Contender:
 
     def flush_volume(self, uri: str) -> float:
         """fsync the volume's backing file; the seconds it took."""
-        fd = os.open(volume_path(self.env, volume_id_of(uri)), os.O_RDONLY)
+        fd = os.open(self.backing_file(uri), os.O_RDONLY)
         try:
             start = time.perf_counter()
             os.fsync(fd)
@@ -256,7 +285,8 @@ class Contender:
                  ) -> Timed:
         """Timed ``get`` of the whole image, every chunk compared."""
         s = self.data.slices[slice_name]
-        meter = Meter(self.devices)
+        meter = Meter(self.devices_of(uri))
+        self.phases.take()
         with Expected(self.data.path(s.file), s.offset, s.length) as exp, \
                 meter.measure(), self.profiled():
             start = time.perf_counter()
@@ -281,7 +311,7 @@ class Contender:
                          % (pos, s.length))
         cpu = dict(meter.seconds, compare_cpu_s=compare[1])
         return Timed(seconds - compare[0] if exclude_compare else seconds,
-                     cpu, io=meter.io)
+                     cpu, io=meter.io, phases=self.phases_of_call())
 
 
 def _compare_chunks(reader: Any, exp: Expected

@@ -71,6 +71,10 @@ class Profile:
     cinder_cycles: int   # baseline: create/attach/detach cycles per round
     secondary_rounds: int  # rounds that run the rows that are not headline
     reads: int           # gets of the same image(s) per round (workload 4, 5)
+    # The size curve: known- and unknown-size adds of each size (the
+    # headline rows give its 1 GiB point), in the first ``curve_rounds``.
+    curve: tuple[int, ...] = ()
+    curve_rounds: int = 0
 
     def slices(self) -> dict[str, Slice]:
         out = {
@@ -81,6 +85,9 @@ class Profile:
                                    self.unknown_large),
             "sparse": Slice("sparse", "sparse", 0, self.sparse),
         }
+        for n in self.curve:
+            name = curve_slice(n)
+            out[name] = Slice(name, "random", 0, n)
         pos = self.known
         for k in range(self.concurrency):
             name = "concurrent-%d" % k
@@ -106,12 +113,19 @@ class Profile:
 FULL = Profile(name="full", rounds=5, known=GiB, unknown_small=GiB,
                unknown_large=3 * GiB // 2, small=MiB, small_count=10,
                concurrent=256 * MiB, concurrency=4, sparse=GiB,
-               cinder_cycles=5, secondary_rounds=3, reads=2)
+               cinder_cycles=5, secondary_rounds=3, reads=2,
+               curve=(64 * MiB, 256 * MiB, 5 * GiB // 2, 4 * GiB),
+               curve_rounds=1)
 QUICK = Profile(name="quick", rounds=1, known=256 * MiB,
                 unknown_small=256 * MiB, unknown_large=GiB + 256 * MiB,
                 small=MiB, small_count=5, concurrent=64 * MiB,
                 concurrency=4, sparse=256 * MiB, cinder_cycles=3,
-                secondary_rounds=1, reads=1)
+                secondary_rounds=1, reads=1, curve=(64 * MiB,),
+                curve_rounds=1)
+
+
+def curve_slice(size: int) -> str:
+    return "curve-%d" % size
 
 
 def sparse_layout(size: int) -> list[tuple[int, int]]:

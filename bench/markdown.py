@@ -45,9 +45,13 @@ def _header(run: dict[str, Any]) -> list[str]:
         "",
         "Machine: %d CPUs (%s), %.1f GiB RAM, Linux %s, %s, Python %s. "
         "Cinder %s with its NFS driver over a loop-device ext4 export "
-        "(bind-mounted), same volume type for both drivers." % (
+        "(bind-mounted) whose image is %s, same volume type for both "
+        "drivers (`%s`)." % (
             m["nproc"], m["cpu"], m["memory_gib"], m["kernel"], m["os"],
-            m["python"], _cinder_version(v)),
+            m["python"], _cinder_version(v),
+            "in RAM (a tmpfs: `--export tmpfs`)"
+            if run.get("export") == "tmpfs" else "on the machine's disk",
+            run.get("volume_type", "?")),
         "glance_store %s (in-tree `cinder` driver), glance_store_cinder "
         "%s (`volume` driver), os-brick %s.  Load average (1 min) %s at "
         "the start, %s at the end." % (
@@ -64,10 +68,16 @@ def markdown(summary: dict[str, Any], run: dict[str, Any], profile: Any,
     """The page; ``chart`` is the image's file name or why there is none.
     """
     lines = _header(run) + [EXPLAINED, "", render.md_table(summary), "",
+                            "Size curve (seconds, paired ratios):", "",
+                            render.curve_md(summary), "",
                             "Limits measured in the same run:", ""]
     lines += ["* " + x for x in render.limits_text(summary, profile)]
     sections = (("CPU seconds per timed call (median):",
                  render.cpu_lines(summary)),
+                ("This driver's phases per timed call (median s, from its "
+                 "DEBUG log):", render.phase_lines(summary)),
+                ("Write strategy per family (from this run):",
+                 render.strategy_lines(summary)),
                 ("Sparse image:", render.sparse_lines(summary)),
                 ("Targets:", render.target_lines(summary)))
     for title, items in sections:

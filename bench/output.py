@@ -39,6 +39,9 @@ def console(summary: dict[str, Any], profile: Any, findings: list[str],
     log("")
     for prefix, lines in (("limit", render.limits_text(summary, profile)),
                           ("cpu", render.cpu_lines(summary)),
+                          ("phases", render.phase_lines(summary)),
+                          ("curve", render.curve_lines(summary)),
+                          ("strategy", render.strategy_lines(summary)),
                           ("sparse", render.sparse_lines(summary)),
                           ("target", render.target_lines(summary)),
                           ("finding", findings)):

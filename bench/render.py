@@ -185,3 +185,110 @@ def cpu_lines(summary: dict[str, Any]) -> list[str]:
         r["label"], _cpu_text(r["ours"]), _cpu_text(r["in_tree"]))
         for r in summary["rows"]
         if (r["ours"] or {}).get("cpu_median_s")]
+
+
+def phase_lines(summary: dict[str, Any]) -> list[str]:
+    """This driver's own phase timings per row (median seconds of each
+    phase over the samples; the phases need not add up to the median
+    total: each is its own median)."""
+    out = []
+    for r in summary["rows"]:
+        med = (r["ours"] or {}).get("phases_median_s")
+        if med and r["workload"] != "add_known_durable":
+            out.append("%s: %s" % (r["label"], ", ".join(
+                "%s %.2f" % kv for kv in med.items())))
+    return out
+
+
+CURVE_HEAD = ["size", "known: ours s", "in-tree s", "ours/in-tree",
+              "ours/floor", "unknown: ours s", "in-tree s", "ours/in-tree",
+              "ours/floor"]
+
+
+def curve_table(summary: dict[str, Any]) -> list[list[str]]:
+    """One line per image size: known and unknown size, both drivers,
+    with the 1 GiB headline rows as the curve's 1 GiB point."""
+    rows = {r["workload"]: r for r in summary["rows"]}
+    sizes: dict[int, dict[str, dict[str, Any]]] = {}
+    for name, r in rows.items():
+        kind, _, n = name.partition("@")
+        if kind in ("curve_known", "curve_unknown") and n:
+            sizes.setdefault(int(n), {})[kind] = r
+    if not sizes:
+        return []
+    for kind, headline in (("curve_known", "add_known"),
+                           ("curve_unknown", "add_unknown_small")):
+        r = rows.get(headline)
+        if r and r["ours"] and r["ours"].get("bytes"):
+            sizes.setdefault(int(r["ours"]["bytes"]), {}).setdefault(kind, r)
+    out = []
+    for n in sorted(sizes):
+        line = [_size(n)]
+        for kind in ("curve_known", "curve_unknown"):
+            r = sizes[n].get(kind)
+            line += ([_secs(r["ours"]), _secs(r["in_tree"]),
+                      _pair(r, "in_tree"), _pair(r, "floor")]
+                     if r else ["-"] * 4)
+        out.append(line)
+    return out
+
+
+def _size(n: int) -> str:
+    if n >= 1024 * MiB:
+        return "%g GiB" % (n / (1024 * MiB))
+    return "%g MiB" % (n / MiB)
+
+
+def curve_md(summary: dict[str, Any]) -> str:
+    lines = curve_table(summary)
+    if not lines:
+        return "(not measured)"
+    out = ["| " + " | ".join(CURVE_HEAD) + " |",
+           "|" + "|".join("---" if i == 0 else "---:"
+                          for i in range(len(CURVE_HEAD))) + "|"]
+    out += ["| " + " | ".join(line) + " |" for line in lines]
+    return "\n".join(out)
+
+
+def curve_lines(summary: dict[str, Any]) -> list[str]:
+    return ["%s: known ours %s, in-tree %s s (%s, floor %s); unknown ours "
+            "%s, in-tree %s s (%s, floor %s)" % tuple(line)
+            for line in curve_table(summary)]
+
+
+def _phase(r: dict[str, Any] | None, name: str) -> float | None:
+    med = ((r or {}).get("ours") or {}).get("phases_median_s") or {}
+    value = med.get(name)
+    return None if value is None else float(value)
+
+
+def strategy_lines(summary: dict[str, Any]) -> list[str]:
+    """The write strategy per family, and what this run shows of it.
+
+    The driver starts writeback every 32 MiB while it writes (both
+    families), buffered, without O_DIRECT; the lines say how long its
+    final fsync took per family and what the same pacing does to a plain
+    write on the export, from the figures of the run.
+    """
+    rows = {r["workload"]: r for r in summary["rows"]}
+    limits = summary.get("limits", {})
+    out = []
+    for family, name in (("file on the NFS export", "add_known"),
+                         ("block device", "block_add_known")):
+        r = rows.get(name)
+        fsync, total = _phase(r, "fsync"), _phase(r, "total")
+        if fsync is None or total is None:
+            continue
+        out.append("%s: buffered writes with writeback started every "
+                   "32 MiB; the final fsync took %.2f s of the %.2f s add "
+                   "(median), the transfer %.2f s" % (
+                       family, fsync, total, _phase(r, "transfer") or 0.0))
+    plain = limits.get("device_write_presized") or {}
+    paced = limits.get("device_write_paced") or {}
+    if plain.get("status") == "ok" and paced.get("status") == "ok":
+        out.append("the same pacing on a plain write of the same bytes "
+                   "into a file on the export (limits): %.2f s paced, "
+                   "%.2f s without (%.2fx)" % (
+                       paced["median_s"], plain["median_s"],
+                       plain["median_s"] / paced["median_s"]))
+    return out

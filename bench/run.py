@@ -16,6 +16,7 @@ from typing import Any
 
 from bench import cleanup
 from bench import environment
+from bench import exports
 from bench import machine
 from bench import output
 from bench import summary as bench_summary
@@ -30,6 +31,7 @@ from bench.data import FULL
 from bench.data import QUICK
 from bench.data import DataSet
 from bench.data import Profile
+from bench.worker import CURVE
 from bench.worker import SECONDARY
 
 PROFILED = ("add_known", "get", "add_unknown_small", "add_small",
@@ -118,8 +120,10 @@ class Run:
                 common, parts=["hashing", "device", "cinder"],
                 name_prefix="%s%s-" % (BASELINE_MARK, self.run_id),
                 workdir=str(self.workdir / "baseline")), [])
-        workloads = [w for w in self.args.workloads if w not in SECONDARY
-                     or rnd < self.profile.secondary_rounds]
+        workloads = [w for w in self.args.workloads
+                     if (w not in SECONDARY
+                         or rnd < self.profile.secondary_rounds)
+                     and (w not in CURVE or rnd < self.profile.curve_rounds)]
         for contender in order(self.args.contenders, rnd):
             self.attempts(contender, rnd, "bench.worker", dict(
                 common, contender=contender, workloads=workloads,
@@ -145,8 +149,9 @@ class Run:
                 % (who, attempt, tries))
             self.findings.append("%s round %d: environment outage, "
                                  "repeated" % (who, rnd))
-            self.env, _ = environment.ensure(
+            env, _ = environment.ensure(
                 log, allow_start=not self.args.no_start)
+            self.env = exports.select(env, self.args.export)
         else:
             self.lost.append("%s round %d: lost to outages" % (who, rnd))
         self.take(outcome, who, rnd, workloads)
@@ -166,8 +171,9 @@ class Run:
             self.lost.append(outcome.problem)
         if out.get("info", {}).get("error"):
             self.findings.append("%s: %s" % (who, out["info"]["error"]))
-        missing = expected(workloads, who, got) - {s["workload"]
-                                                   for s in got}
+        # A curve workload reports one sample per size: "<name>@<bytes>".
+        missing = expected(workloads, who, got) - {
+            s["workload"].split("@")[0] for s in got}
         if workloads and missing:
             self.lost.append("%s round %d: no samples for %s" % (
                 who, rnd, ", ".join(sorted(missing))))
@@ -209,8 +215,9 @@ class Run:
         self.logs.mkdir(parents=True, exist_ok=True)
         for old in self.logs.glob("*"):
             old.unlink()
-        self.env, env_start = environment.ensure(
+        env, env_start = environment.ensure(
             log, allow_start=not self.args.no_start)
+        self.env = exports.select(env, self.args.export)
         self.admin = cleanup.admin_client(self.env)
         marks = ["image-" + IMAGE_MARK, BASELINE_MARK]
         stale = cleanup.retrying(lambda: cleanup.named(self.admin, marks),
@@ -256,6 +263,7 @@ class Run:
             "machine": machine.machine(),
             "versions": machine.versions(self.env),
             "volume_type": self.env["volume_types"]["fast"],
+            "export": self.args.export,
             "loadavg_start": load_start,
             "loadavg_end": machine.loadavg(),
             "command": "python -m bench " + " ".join(sys.argv[1:]),
@@ -326,6 +334,6 @@ def publish(results: pathlib.Path, run: dict[str, Any],
         log("lost: " + line)
     doc = {"run": run, "summary": summary, "findings": findings,
            "lost": lost, "samples": samples}
-    stem = "quick" if run["profile"] == "quick" else "latest"
+    stem = exports.stem(run["profile"], run.get("export", "disk"))
     output.publish(results, stem, doc, profile, accepted=not lost, log=log)
     return 1 if lost else 0

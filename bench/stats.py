@@ -85,6 +85,9 @@ def _extras(samples: list[Sample]) -> Stats:
     io = [s["io"] for s in samples if s.get("io")]
     if io:
         out["io_median_bytes"] = medians_of(io)
+    phases = [s["phases"] for s in samples if s.get("phases")]
+    if phases:
+        out["phases_median_s"] = medians_of(phases)
     return out
 
 

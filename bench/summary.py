@@ -51,6 +51,13 @@ ROWS = (
     Row("sparse_dense", "add {sparse} sparse raw, known size", "add"),
     Row("sparse_thin", "... with cinder_thin_provisioning", "thin",
         intree="sparse_dense"),
+    # The loop-device backend: real block devices (direct I/O to a file on
+    # the machine's disk).  The limits are measured on the NFS export, so
+    # these rows have no floor.
+    Row("block_add_known", "block device: add {known}, known size", "none"),
+    Row("block_add_known_durable", "... until on disk (add + fsync of the "
+        "backing file)", "none"),
+    Row("block_get", "block device: get {known}, cold cache", "none"),
 )
 
 ATTACH_STEPS = ("attachment_create", "attachment_update", "connect",
@@ -66,6 +73,8 @@ LIMIT_LABELS = {
     "device_read": "read that file, cold cache",
     "device_write_presized": "write {known} from memory into a pre-sized "
                              "file on the export + fsync",
+    "device_write_paced": "the same, starting writeback every 32 MiB "
+                          "(POSIX_FADV_DONTNEED) while writing",
     "hash_write": "reference implementation: md5 and sha512 in two "
                   "threads while writing the same {known} into a "
                   "pre-sized file on the export, + fsync",
@@ -73,10 +82,18 @@ LIMIT_LABELS = {
                     "(create/update/connect/complete), detach "
                     "(disconnect/unmount/delete)",
 }
-WRITES = ("device_write", "device_write_presized")
+WRITES = ("device_write", "device_write_presized", "device_write_paced")
 REFERENCE_LABEL = "reference implementation: hash+write {known} + Cinder"
 COUNTS = ("rounds", "small_count", "concurrency", "cinder_cycles",
-          "secondary_rounds", "reads")
+          "secondary_rounds", "reads", "curve_rounds")
+
+
+def curve_rows(profile: Any) -> tuple[Row, ...]:
+    """The size curve's rows (its 1 GiB point is the headline rows')."""
+    return tuple(Row("%s@%d" % (kind, n), "size curve: add %s, %s size"
+                     % (size_text(n), kind.split("_")[1]), "add")
+                 for kind in ("curve_known", "curve_unknown")
+                 for n in getattr(profile, "curve", ()))
 
 
 def size_text(n: int) -> str:
@@ -147,7 +164,7 @@ def floor(kind: str, nbytes: int, data: int | None, limits: Limits,
           cores: int) -> tuple[float, str] | None:
     """Seconds the machine and Cinder need at least; what bounds it."""
     cycle = limits.get("cinder_cycle")
-    if not is_ok(cycle) or cycle is None:
+    if kind == "none" or not is_ok(cycle) or cycle is None:
         return None
     steps = cycle.get("steps_median_s", {})
     if kind == "cinder":
@@ -190,7 +207,7 @@ def summarize(samples: list[Sample], profile: Any,
     limits = limits_of(samples)
     by_round = {r: limits_of([s for s in samples if s["round"] == r])
                 for r in rounds_of(samples)}
-    rows = [entry for row in ROWS
+    rows = [entry for row in ROWS + curve_rows(profile)
             if (entry := _row(row, samples, profile, data_bytes, limits,
                               by_round, cores)) is not None]
     out: dict[str, Any] = {"rows": rows, "limits": limits,

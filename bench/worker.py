@@ -24,16 +24,25 @@ from bench.contender import Failed
 from bench.contender import Timed
 from bench.contender import together
 from bench.cpu import Meter
+from bench.data import curve_slice
 
 LOG = logging.getLogger("bench.worker")
 
+# A workload ``name`` is the method ``w_<name>`` of the worker; its rows
+# are in bench/summary.py's ROWS.
 WORKLOADS = ("add_known", "get", "add_unknown_small", "add_unknown_large",
              "add_small", "concurrent_add", "concurrent_get",
-             "sparse_dense", "sparse_thin")
+             "sparse_dense", "sparse_thin", "block_add_known", "block_get",
+             "curve_known", "curve_unknown")
 # Run in the first ``secondary_rounds`` rounds only; the others are the
 # headline rows, run in every round.
 SECONDARY = ("add_unknown_large", "concurrent_add", "concurrent_get",
-             "sparse_dense", "sparse_thin")
+             "sparse_dense", "sparse_thin", "block_add_known", "block_get")
+# Run in the first ``curve_rounds`` rounds only; one sample per size of
+# the curve, as workload ``<name>@<bytes>``.
+CURVE = ("curve_known", "curve_unknown")
+# Known-size adds that also get a "... until on disk" sample.
+DURABLE = ("add_known", "block_add_known")
 
 
 def _errors(names: list[str], results: list[tuple[str, Any]]
@@ -67,6 +76,8 @@ class Worker(Contender):
             sample["cpu"] = timed.cpu
         if timed and timed.io:
             sample["io"] = timed.io
+        if timed and timed.phases:
+            sample["phases"] = timed.phases
         if extra:
             sample["extra"] = extra
         self.samples.append(sample)
@@ -93,7 +104,7 @@ class Worker(Contender):
     def add_checked(self, workload: str, slice_name: str,
                     announced: int | None = None,
                     store: str = bench_conf.STORE,
-                    keep: bool = False) -> None:
+                    keep: str = "") -> None:
         s = self.data.slices[slice_name]
         dropped = drop_caches()
         timed = None
@@ -108,31 +119,43 @@ class Worker(Contender):
             return
         self.record(workload, timed, s.length, cache_dropped=dropped,
                     flush_s=flush, **facts)
-        if workload == "add_known":
-            self.record("add_known_durable", Timed(
-                timed.seconds + flush, timed.cpu), s.length)
+        if workload in DURABLE:
+            self.record(workload + "_durable", Timed(
+                timed.seconds + flush, timed.cpu, phases=timed.phases),
+                s.length)
         if keep:
-            self.kept[slice_name] = timed.uri
+            self.kept[keep] = timed.uri
         else:
             self.delete_volumes([timed.uri])
 
     # -- workloads ------------------------------------------------------
     def w_add_known(self) -> None:
-        self.add_checked("add_known", "known", keep=True)
+        self.add_checked("add_known", "known", keep="known")
+
+    def w_block_add_known(self) -> None:
+        self.add_checked("block_add_known", "known",
+                         store=bench_conf.BLOCK_STORE, keep="block_known")
 
     def w_get(self) -> None:
-        uri = self.kept.pop("known", None)
+        self.timed_gets("get", "known", bench_conf.STORE)
+
+    def w_block_get(self) -> None:
+        self.timed_gets("block_get", "block_known", bench_conf.BLOCK_STORE)
+
+    def timed_gets(self, workload: str, kept: str, store: str) -> None:
+        """Cold gets of the image the known-size add of ``store`` kept."""
+        uri = self.kept.pop(kept, None)
         s = self.data.slices["known"]
         try:
             # The timed add failed (or did not run): store one untimed.
-            uri = uri or self.add("known").uri
+            uri = uri or self.add("known", store=store).uri
             for _ in range(self.profile.reads):
                 dropped = drop_caches()
-                self.record("get", self.read_all(uri, "known",
-                                                 exclude_compare=True),
+                self.record(workload, self.read_all(uri, "known",
+                                                    exclude_compare=True),
                             s.length, cache_dropped=dropped)
         except Failed as exc:
-            self.fail("get", s.length, exc, [])
+            self.fail(workload, s.length, exc, [])
         finally:
             if uri:
                 self.delete_volumes([uri])
@@ -211,6 +234,15 @@ class Worker(Contender):
                     cache_dropped=dropped)
         finally:
             self.delete_volumes([u for u in uris if u])
+
+    def w_curve_known(self) -> None:
+        for n in self.profile.curve:
+            self.add_checked("curve_known@%d" % n, curve_slice(n))
+
+    def w_curve_unknown(self) -> None:
+        for n in self.profile.curve:
+            self.add_checked("curve_unknown@%d" % n, curve_slice(n),
+                             announced=0)
 
     def w_sparse_dense(self) -> None:
         self.add_checked("sparse_dense", "sparse")

@@ -20,6 +20,7 @@ from oslo_utils import units
 from glance_store_cinder import location as cinder_location
 from glance_store_cinder import logmask
 from glance_store_cinder import options
+from glance_store_cinder import phases
 from glance_store_cinder.client import CinderClients
 from glance_store_cinder.location import StoreLocation
 from glance_store_cinder.runtime import Collaborators
@@ -296,6 +297,8 @@ class Store(glance_store.driver.Store):
             context: Any = None) -> tuple[VolumeReader, int]:
         """Attach read-only and stream; ``chunk_size`` is a length limit."""
         volume_id = self._volume_id(location)
+        timings = phases.Phases("get", "volume %s" % volume_id)
+        timings.mark("lookup")
         volumes, volume = self.runtime.volume_to_read(context, volume_id)
         size = self._image_size(volume)
         if offset < 0 or (offset and offset >= size):
@@ -310,6 +313,7 @@ class Store(glance_store.driver.Store):
         if chunk_size:
             length = min(length, chunk_size)
         shared = self.runtime.shared_reads
+        timings.mark("attach")
         with contextlib.ExitStack() as undo:
             # One read-only attachment per volume and host, shared by
             # every reader of the host (sharing.py).
@@ -321,9 +325,12 @@ class Store(glance_store.driver.Store):
             # the device over for an unprivileged glance-api already.
             device = open_device(connected, writable=False)
             undo.callback(device.close)
+            # The reads are timed by the reader: between them the
+            # caller's own work runs.
+            timings.mark(None)
             return (VolumeReader(undo.pop_all(), device, offset, length,
                                  self.READ_CHUNKSIZE,
-                                 self.runtime.releaser), length)
+                                 self.runtime.releaser, timings), length)
 
     def get_size(self, location: Any, context: Any = None) -> int:
         volume_id = self._volume_id(location)

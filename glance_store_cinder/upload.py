@@ -19,6 +19,7 @@ from glance_store import exceptions as gs_exc
 from glance_store_cinder import errors
 from glance_store_cinder import formats
 from glance_store_cinder import journal as jr
+from glance_store_cinder import phases
 from glance_store_cinder import recovery
 from glance_store_cinder.runtime import StoreRuntime
 from glance_store_cinder.transfer import growth
@@ -60,24 +61,32 @@ class Upload:
         self._volumes = volumes
 
     def run(self, image: Image) -> Stored:
-        runtime = self._runtime
         name = "image-%s" % image.image_id
         metadata = {"glance_image_id": image.image_id,
                     "image_size": str(image.size)}
         if image.owner:
             metadata["image_owner"] = image.owner
+        with phases.recording("add", "image %s" % image.image_id):
+            return self._run(image, name, metadata)
+
+    def _run(self, image: Image, name: str,
+             metadata: dict[str, str]) -> Stored:
+        runtime = self._runtime
+        phases.mark("journal")
         record = runtime.journal.begin(jr.VOLUME, image_id=image.image_id,
                                        name=name)
         with contextlib.ExitStack() as undo:
             undo.push(release_on_exit(
                 lambda: self._discard(record),
                 "Deleting the volume of image %s" % image.image_id))
+            phases.mark("create")
             volume_id = self._create(record, growth.initial_size_gib(
                 image.size, runtime.gib), metadata)
             runtime.journal.update(record, volume_id=volume_id)
             result, extends = self._fill(volume_id, record, image)
             # Glance owns the volume from here on: nothing to undo.
             undo.pop_all()
+        phases.mark("journal")
         runtime.journal.remove(record)
         return Stored(volume_id, result, extends)
 
@@ -100,6 +109,7 @@ class Upload:
         """Write the image into the new volume and finish it."""
         runtime, volumes = self._runtime, self._volumes
         settings = runtime.settings
+        phases.mark("wait")
         try:
             volume = volumes.wait_status(volume_id, "available")
         except errors.StateTimeout:
@@ -119,6 +129,7 @@ class Upload:
                 chunk_size=image.chunk_size,
                 skip_zeros=settings.thin_provisioning,
                 keep_head=bool(settings.bootable_volume_formats))
+        phases.mark("metadata")
         if result.size != image.size:
             volumes.set_metadata(volume_id,
                                  {"image_size": str(result.size)})

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import logging
 import os
+from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
 from typing import Protocol
@@ -20,6 +21,7 @@ from glance_store import exceptions as gs_exc
 
 from glance_store_cinder.connectors import ConnectedDevice
 from glance_store_cinder.privileged import RootCommands
+from glance_store_cinder.transfer.writeback import WritebackPacer
 
 LOG = logging.getLogger(__name__)
 
@@ -37,10 +39,13 @@ class DeviceIO(Protocol):
 class FdDevice:
     """A device node or volume file, used through one file descriptor."""
 
-    def __init__(self, path: str, writable: bool) -> None:
+    def __init__(self, path: str, writable: bool,
+                 pacer: Callable[[int], WritebackPacer] | None = WritebackPacer
+                 ) -> None:
         flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC
         self.path = path
         self._fd: int | None = os.open(path, flags)
+        self._pacer = pacer(self._fd) if writable and pacer else None
         if not writable:
             # Readers stream the volume front to back: ask for readahead.
             with contextlib.suppress(OSError, AttributeError):
@@ -53,13 +58,16 @@ class FdDevice:
         return self._fd
 
     def write_at(self, offset: int, data: bytes | memoryview) -> None:
-        view = memoryview(data)
+        view = memoryview(data).cast("B")
+        start, length = offset, len(view)
         while view:
             written = os.pwrite(self.fd, view, offset)
             if written <= 0:
                 raise OSError(errno.EIO, "short write on %s" % self.path)
             view = view[written:]
             offset += written
+        if self._pacer is not None:
+            self._pacer.wrote(start, length)
 
     def read_at(self, offset: int, size: int) -> bytes:
         data = os.pread(self.fd, size, offset)
@@ -77,6 +85,8 @@ class FdDevice:
 
     def sync(self) -> None:
         os.fsync(self.fd)
+        if self._pacer is not None:
+            self._pacer.flushed()
 
     def close(self) -> None:
         if self._fd is not None:

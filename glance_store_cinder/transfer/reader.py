@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 import weakref
 from collections.abc import Iterator
 from typing import Protocol
 
+from glance_store_cinder.phases import Phases
 from glance_store_cinder.transfer.releaser import Releaser
 
 
@@ -29,8 +31,11 @@ class VolumeReader:
 
     def __init__(self, resources: contextlib.ExitStack, device: ReadableDevice,
                  start: int, length: int, chunk_size: int,
-                 releaser: Releaser) -> None:
+                 releaser: Releaser, phases: Phases | None = None) -> None:
         self._device = device
+        # The get's timings so far (attach); reads add up here and the
+        # line is logged once the volume is released.
+        self._phases = phases
         self._position = start
         self._end = start + length
         self._chunk_size = chunk_size
@@ -46,7 +51,10 @@ class VolumeReader:
         if not self.closed and self._position < self._end:
             size = min(self._chunk_size, self._end - self._position)
             try:
+                began = time.monotonic()
                 chunk = self._device.read_at(self._position, size)
+                if self._phases is not None:
+                    self._phases.add("read", time.monotonic() - began)
             except BaseException:
                 self._release(*sys.exc_info())
                 raise
@@ -66,7 +74,16 @@ class VolumeReader:
         if self._abandoned.detach() is not None:
             # With the error that ended the read, so that a failing
             # detach is logged and that error is what the caller sees.
-            self._resources.__exit__(*exc_info)  # type: ignore[arg-type]
+            phases = self._phases
+            if phases is None:
+                self._resources.__exit__(*exc_info)  # type: ignore[arg-type]
+                return
+            phases.mark("detach")
+            try:
+                self._resources.__exit__(*exc_info)  # type: ignore[arg-type]
+            finally:
+                phases.finish("" if exc_info[0] is None else "failed: %s"
+                              % getattr(exc_info[0], "__name__", "?"))
 
     def close(self) -> None:
         """Detach now; idempotent."""

@@ -13,6 +13,7 @@ import logging
 from types import TracebackType
 
 from glance_store_cinder import journal as jr
+from glance_store_cinder import phases
 from glance_store_cinder.attachment import READ_WRITE
 from glance_store_cinder.attachment import Attacher
 from glance_store_cinder.attachment import Attachment
@@ -55,6 +56,7 @@ class VolumeWriteTarget:
         return self._size_gib * self._gib
 
     def _attach(self) -> None:
+        phases.mark("attach")
         volume, self._known = self._known, None
         if volume is None:
             volume = self._volumes.get(self._volume_id)
@@ -68,6 +70,7 @@ class VolumeWriteTarget:
         self._device = device
         self._attachment = attachment
         self._size_gib = volume.size_gib
+        phases.mark("transfer")
 
     def _detach(self, exc_type: type[BaseException] | None = None,
                 exc: BaseException | None = None,
@@ -80,6 +83,7 @@ class VolumeWriteTarget:
         stack, self._stack, self._device = self._stack, None, None
         self._attachment = None
         if stack is not None:
+            phases.mark("detach")
             stack.__exit__(exc_type, exc, tb)
 
     def __enter__(self) -> VolumeWriteTarget:
@@ -99,6 +103,7 @@ class VolumeWriteTarget:
 
     def sync(self) -> None:
         if self._device is not None:
+            phases.mark("fsync")
             self._device.sync()
 
     def grow(self, written: int, needed: int) -> None:
@@ -107,13 +112,16 @@ class VolumeWriteTarget:
         LOG.debug("Growing volume %s from %d to %d GiB (%d bytes written)",
                   self._volume_id, self._size_gib, new_gib, written)
         self.extends += 1
+        phases.mark("extend")
         if self._extend_attached and self._attachment is not None:
             self._volumes.extend(self._volume_id, new_gib, attached=True)
             self._attachment.refresh_size()
             self._size_gib = new_gib
+            phases.mark("transfer")
             return
         self.sync()
         self._detach()
+        phases.mark("extend")
         self._known = self._volumes.extend(self._volume_id, new_gib,
                                            attached=False)
         self._attach()

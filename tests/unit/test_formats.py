@@ -1,17 +1,9 @@
 from glance_store_cinder.formats import detected_formats
-
-
-def mbr_disk() -> bytes:
-    disk = bytearray(1 << 20)
-    disk[446 + 4] = 0x83          # a Linux partition
-    disk[446 + 8] = 1
-    disk[446 + 12] = 0xFF
-    disk[510:512] = b"\x55\xaa"   # MBR signature
-    return bytes(disk)
+from testing_support.imagedata import disk_image
 
 
 def test_partitioned_raw_disk_counts_as_raw() -> None:
-    assert "raw" in detected_formats(mbr_disk())
+    assert "raw" in detected_formats(b"".join(disk_image(4 << 20)))
 
 
 def test_qcow2_header_is_not_raw() -> None:

@@ -1,5 +1,4 @@
 import hashlib
-import os
 import threading
 from collections.abc import Callable
 
@@ -8,10 +7,11 @@ import pytest
 from glance_store_cinder.transfer.hashing import QUEUE_DEPTH
 from glance_store_cinder.transfer.hashing import OverlappedHashes
 from glance_store_cinder.transfer.hashing import _HashThread
+from tests.unit.harness import pattern
 
 
 def test_digests_equal_serial_hashing() -> None:
-    chunks = [os.urandom(n) for n in (1, 4096, 1 << 20, 3)]
+    chunks = [pattern(n, seed) for seed, n in enumerate((1, 4096, 1 << 20, 3))]
     hashes = OverlappedHashes(["md5", "sha512"])
     for c in chunks:
         hashes.update(c)

@@ -1,11 +1,11 @@
 import hashlib
 import io
-import os
 
 import pytest
 from glance_store import exceptions as gs_exc
 
 from glance_store_cinder.transfer import writer
+from tests.unit.harness import pattern
 
 CHUNK = 64
 
@@ -50,7 +50,7 @@ class Verifier:
 @pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1,
                                   10 * CHUNK])
 def test_bytes_digests_and_verifier(size: int) -> None:
-    data = os.urandom(size)
+    data = pattern(size)
     target = MemoryTarget(10 * CHUNK)
     verifier = Verifier()
     result = writer.write_image(io.BytesIO(data), target,
@@ -89,7 +89,7 @@ def test_less_data_than_announced_is_invalid() -> None:
 
 def test_unknown_size_grows_the_target() -> None:
     target = MemoryTarget(CHUNK)
-    data = os.urandom(5 * CHUNK)
+    data = pattern(5 * CHUNK)
     result = writer.write_image(io.BytesIO(data), target, expected_size=0,
                                 hashing_algo="sha512", verifier=None,
                                 chunk_size=CHUNK)
@@ -131,7 +131,7 @@ def test_zero_chunks_are_skipped_only_when_asked() -> None:
 
 
 def test_head_is_kept_for_format_detection() -> None:
-    data = os.urandom(3 * CHUNK)
+    data = pattern(3 * CHUNK)
     result = writer.write_image(io.BytesIO(data), MemoryTarget(3 * CHUNK),
                                 expected_size=0, hashing_algo="sha512",
                                 verifier=None, chunk_size=CHUNK,

@@ -11,6 +11,7 @@ from openstack_aio.configs import transport_url
 from openstack_aio.credentials import Secrets
 from openstack_aio.paths import SHARE
 from openstack_aio.paths import SMALL_SHARE
+from openstack_aio.paths import TMPFS_SHARE
 from openstack_aio.paths import P
 from openstack_aio.settings import AUTH_URL
 from openstack_aio.settings import BACKEND
@@ -22,6 +23,7 @@ from openstack_aio.settings import GLANCE_URL
 from openstack_aio.settings import HOST
 from openstack_aio.settings import PORTS
 from openstack_aio.settings import SMALL_BACKEND
+from openstack_aio.settings import TMPFS_BACKEND
 from openstack_aio.util import Sections
 from openstack_aio.util import ini
 from openstack_aio.util import write_if_changed
@@ -119,6 +121,8 @@ def cinder_sections(sec: Secrets) -> Sections:
         BLOCK_BACKEND: block_backend_section(),
         SMALL_BACKEND: nfs_backend(SMALL_BACKEND,
                                    P.conf("cinder", "nfs_shares_small")),
+        TMPFS_BACKEND: nfs_backend(TMPFS_BACKEND,
+                                   P.conf("cinder", "nfs_shares_tmpfs")),
     }
 
 
@@ -126,6 +130,8 @@ def write_cinder_conf(sec: Secrets) -> bool:
     changed = write_if_changed(P.conf("cinder", "nfs_shares"), SHARE + "\n")
     changed |= write_if_changed(P.conf("cinder", "nfs_shares_small"),
                                 SMALL_SHARE + "\n")
+    changed |= write_if_changed(P.conf("cinder", "nfs_shares_tmpfs"),
+                                TMPFS_SHARE + "\n")
     changed |= write_if_changed(cinder_conf_path(), ini(cinder_sections(sec)),
                                 0o640)
     # No restart for it: cinder-api re-reads its policy file on change.

@@ -65,7 +65,8 @@ def remove_mount_helper() -> None:
 def unmount_all(log: str) -> None:
     """Share mounts first (deepest first), then the export itself."""
     t1 = time.monotonic()
-    exports = {e.mount_point for e in EXPORTS.values()}
+    exports = {e.mount_point for e in EXPORTS.values()} | {
+        e.tmpfs for e in EXPORTS.values() if e.tmpfs}
     for mp in sorted(set(mounts_under(P.state)), key=len, reverse=True):
         if mp not in exports:
             umount(mp, log)
@@ -73,6 +74,9 @@ def unmount_all(log: str) -> None:
         detach_image(export.image, export.mount_point, log)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(P.run, export.loop_record))
+        if export.tmpfs and is_mounted(export.tmpfs):
+            # Its image goes with it: the next up makes a new one.
+            umount(export.tmpfs, log)
     stuck = detach_block_devices(log)
     if stuck:
         say("block backend loop devices still bound: %s" % stuck)

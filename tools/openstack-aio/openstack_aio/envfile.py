@@ -18,6 +18,7 @@ from openstack_aio.keystone_resources import KeystoneInfo
 from openstack_aio.paths import MOUNT_BASES
 from openstack_aio.paths import SHARE
 from openstack_aio.paths import SMALL_SHARE
+from openstack_aio.paths import TMPFS_SHARE
 from openstack_aio.paths import P
 from openstack_aio.processes import pidfile
 from openstack_aio.services import glance_gunicorn_pidfile
@@ -41,6 +42,9 @@ from openstack_aio.settings import REPO
 from openstack_aio.settings import SMALL_BACKEND
 from openstack_aio.settings import SMALL_EXPORT_SIZE
 from openstack_aio.settings import STATE
+from openstack_aio.settings import TMPFS_BACKEND
+from openstack_aio.settings import TMPFS_EXPORT_SIZE
+from openstack_aio.settings import TMPFS_SIZE
 from openstack_aio.settings import VOLUME_TYPES
 from openstack_aio.settings import say
 from openstack_aio.unprivileged import rootwrap_bin
@@ -92,6 +96,22 @@ def identity_env(sec: Secrets, ks: KeystoneInfo) -> Env:
     }
 
 
+def tmpfs_share_env(pools: list[str], loopdev: str) -> Env:
+    """The RAM-backed share (bench --export tmpfs)."""
+    return {
+        "share": TMPFS_SHARE,
+        "export_dir": P.tmpfs_dir,
+        "export_image": P.tmpfs_img,
+        "export_size": TMPFS_EXPORT_SIZE,
+        "tmpfs_size": TMPFS_SIZE,
+        "loop_device": loopdev,
+        "backend": TMPFS_BACKEND,
+        "pools": pools,
+        "volume_type": VOLUME_TYPES["tmpfs"],
+        "cinder_mount_point_base": P.cinder_mnt,
+    }
+
+
 def small_share_env(pools: list[str], loopdev: str) -> Env:
     return {
         "share": SMALL_SHARE,
@@ -134,6 +154,7 @@ def cinder_env(pools: dict[str, list[str]], loopdevs: dict[str, str],
             "mount_helper": MOUNT_HELPER,
             "cinder_mount_point_base": P.cinder_mnt,
             "small": small_share_env(pools[SMALL_BACKEND], loopdevs["small"]),
+            "tmpfs": tmpfs_share_env(pools[TMPFS_BACKEND], loopdevs["tmpfs"]),
         },
         "os_brick": {
             "lock_path": P.brick_locks,

@@ -15,6 +15,8 @@ from openstack_aio.settings import HELPER_MARK
 from openstack_aio.settings import HERE
 from openstack_aio.settings import MOUNT_HELPER
 from openstack_aio.settings import SMALL_EXPORT_SIZE
+from openstack_aio.settings import TMPFS_EXPORT_SIZE
+from openstack_aio.settings import TMPFS_SIZE
 from openstack_aio.settings import AioError
 from openstack_aio.util import mkdirs
 from openstack_aio.util import run
@@ -92,6 +94,8 @@ class Export:
     loop_record: str        # file under run/ naming its loop device
     size: str
     label: str
+    # The tmpfs the image lives on, mounted first (None: the disk).
+    tmpfs: str | None = None
 
 
 EXPORTS = {
@@ -99,7 +103,17 @@ EXPORTS = {
                    "gsc-aio"),
     "small": Export(P.small_img, P.small_dir, "loopdev-small",
                     SMALL_EXPORT_SIZE, "gsc-aio-small"),
+    "tmpfs": Export(P.tmpfs_img, P.tmpfs_dir, "loopdev-tmpfs",
+                    TMPFS_EXPORT_SIZE, "gsc-aio-tmpfs", tmpfs=P.ram),
 }
+
+
+def ensure_tmpfs(path: str, log: str) -> None:
+    """A tmpfs of ``TMPFS_SIZE`` at ``path`` (what is there is kept)."""
+    mkdirs(path)
+    if not is_mounted(path):
+        run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % TMPFS_SIZE,
+             "gsc-aio-ram", path], log=log)
 
 
 def ensure_exports() -> dict[str, str]:
@@ -109,6 +123,8 @@ def ensure_exports() -> dict[str, str]:
     devices = {}
     for key, export in EXPORTS.items():
         mkdirs(export.mount_point)
+        if export.tmpfs:
+            ensure_tmpfs(export.tmpfs, log)
         if not os.path.exists(export.image):
             make_image(export.image, export.size, export.label, log)
         dev = mount_image(export.image, export.mount_point, log)

@@ -22,6 +22,9 @@ class P:
     cinder_mnt, glance_mnt, client_mnt = _in_state(
         "cinder-mnt", "glance-mnt", "client-mnt")
     secrets, env_json = _in_state("secrets.json", "env.json")
+    ram = os.path.join(STATE, "ram")  # a tmpfs
+    tmpfs_img = os.path.join(ram, "export-tmpfs.img")
+    tmpfs_dir = os.path.join(STATE, "export-tmpfs")
     helper_src = os.path.join(STATE, "bin", "mount.nfs")
 
     @staticmethod
@@ -45,3 +48,4 @@ class P:
 MOUNT_BASES = (P.cinder_mnt, P.glance_mnt, P.client_mnt)
 SHARE = "%s:%s" % (HOST, P.export_dir)
 SMALL_SHARE = "%s:%s" % (HOST, P.small_dir)
+TMPFS_SHARE = "%s:%s" % (HOST, P.tmpfs_dir)

@@ -31,18 +31,26 @@ BACKEND = "nfs"                  # cinder backend section and backend name
 SMALL_BACKEND = "nfs-small"
 # The loop-device backend (block.py): volumes seen as block devices.
 BLOCK_BACKEND = "block"
-BACKENDS = (BACKEND, BLOCK_BACKEND, SMALL_BACKEND)
+# An NFS share whose ext4 image lives in RAM (a tmpfs): the benchmark's
+# ``--export tmpfs`` mode, where the driver rather than the disk is the
+# limit.  RAM is only used for what its volumes hold.
+TMPFS_BACKEND = "nfs-tmpfs"
+BACKENDS = (BACKEND, BLOCK_BACKEND, SMALL_BACKEND, TMPFS_BACKEND)
 VOLUME_TYPES = {"fast": "glance-fast", "slow": "glance-slow",
                 "block": "glance-block", "small": "glance-small",
-                "missing": "glance-missing"}
+                "tmpfs": "glance-tmpfs", "missing": "glance-missing"}
 # The backend of each volume type that exists.
 TYPE_BACKENDS = {"fast": BACKEND, "slow": BACKEND, "block": BLOCK_BACKEND,
-                 "small": SMALL_BACKEND}
+                 "small": SMALL_BACKEND, "tmpfs": TMPFS_BACKEND}
 DEMOS = ("demo-a", "demo-b")
 QUOTA_VOLUMES = 1000
 QUOTA_GIGABYTES = 10000
 EXPORT_SIZE = os.environ.get("GSC_AIO_EXPORT_SIZE", "64G")
 SMALL_EXPORT_SIZE = os.environ.get("GSC_AIO_SMALL_EXPORT_SIZE", "2G")
+# The tmpfs holding the RAM-backed export's image, and that image: a few
+# GiB of ext4 metadata headroom below the tmpfs's own limit.
+TMPFS_SIZE = os.environ.get("GSC_AIO_TMPFS_SIZE", "10G")
+TMPFS_EXPORT_SIZE = os.environ.get("GSC_AIO_TMPFS_EXPORT_SIZE", "9G")
 DEBUG = os.environ.get("GSC_AIO_DEBUG", "1") not in ("0", "false", "no", "")
 WAIT = int(os.environ.get("GSC_AIO_TIMEOUT", "180"))   # per readiness wait
 # Several workers, as in production: the shared-reads tests need downloads
