@@ -260,6 +260,7 @@ def volume_type_renamed(aio: dict[str, Any], admin_cinder: Any,
     Yields what glance-api logged while it started."""
     [vtype] = [t for t in admin_cinder.volume_types.list(is_public=None)
                if t.name == name]
+    # The form tools/openstack-aio/up names back, should this run die.
     away = "%s-renamed-%d" % (name, os.getpid())
     admin_cinder.volume_types.update(vtype.id, name=away)
     try:
