@@ -15,6 +15,7 @@ and disconnects nothing, the device node is the target's own).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import pathlib
@@ -98,20 +99,19 @@ class OpenDownload:
     def __init__(self, glance: Glance, image_id: str,
                  content: Content) -> None:
         self.content = content
-        self._cm = glance.download(image_id)
-        self.resp = self._cm.__enter__()
-        assert self.resp.status_code == 200, self.resp.text
-        self.chunks = self.resp.iter_content(BLOCK)
-        self.first = next(self.chunks)
+        with contextlib.ExitStack() as stack:
+            resp = stack.enter_context(glance.download(image_id))
+            assert resp.status_code == 200, resp.text
+            self.chunks = resp.iter_content(BLOCK)
+            self.first = next(self.chunks)
+            self._close = stack.pop_all()
 
     def finish(self) -> tuple[str, str]:
         def everything() -> Iterator[bytes]:
             yield self.first
             yield from self.chunks
-        try:
+        with self._close:
             return self.content.verify(everything(), "glance-api download")
-        finally:
-            self._cm.__exit__(None, None, None)
 
 
 def read_all(reader: Iterator[bytes]) -> tuple[str, str]:
