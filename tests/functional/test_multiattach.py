@@ -32,6 +32,7 @@ from glance_store_cinder.location import StoreLocation
 from glance_store_cinder.options import StoreSettings
 from glance_store_cinder.runtime import Collaborators
 from glance_store_cinder.store import Store
+from testing_support import stack
 from tests.functional.conftest import block_loop_devices
 from tests.functional.test_glance_api import BLOCK
 from tests.functional.test_glance_api import Cleanup
@@ -52,19 +53,12 @@ SETTLE = 60            # seconds for a detach to show in Cinder
 def second_host_store(aio: dict[str, Any], base: pathlib.Path,
                       group: str, volume_type: str) -> Store:
     """A store of another host: its connector's host name, its journal."""
-    svc = aio["service_user"]
     conf = cfg.ConfigOpts()
     conf_file = base / "second-host.conf"
     conf_file.write_text(f"""
 [{group}]
 cinder_volume_type = {volume_type}
-cinder_store_auth_address = {aio["keystone"]["auth_url"]}
-cinder_store_user_name = {svc["username"]}
-cinder_store_password = {svc["password"]}
-cinder_store_project_name = {svc["project_name"]}
-cinder_store_user_domain_name = {svc["user_domain_name"]}
-cinder_store_project_domain_name = {svc["project_domain_name"]}
-cinder_catalog_info = volumev3::publicURL
+{stack.service_user_options(aio)}
 cinder_mount_point_base = {base}/mnt
 cinder_state_transition_timeout = 5
 """)

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from cinderclient import exceptions as cinder_exc
 
-from tests.functional.conftest import keystone_session
+from testing_support import stack
 from tests.functional.test_faults import service
 from tests.functional.test_glance_api import BLOCK
 from tests.functional.test_glance_api import Cleanup
@@ -52,9 +52,7 @@ class Project:
     def __init__(self, aio: dict[str, Any], user: dict[str, Any]) -> None:
         self.id = str(user["project_id"])
         self.name = str(user["project_name"])
-        session = keystone_session(aio, user["username"], user["password"],
-                                   user["project_name"])
-        self.glance = Glance(session, aio["glance"]["url"])
+        self.glance = Glance(stack.session(aio, user), aio["glance"]["url"])
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.glance.session.request(self.glance.url + path, method,
