@@ -778,7 +778,8 @@ def test_stores_detail_is_a_known_limitation(aio: dict[str, Any],
     stores = glance.session.get(glance.url + "/v2/info/stores").json()
     assert stores == {"stores": [{"id": "fast", "default": "true"},
                                  {"id": "slow"}, {"id": "block"},
-                                 {"id": "small"}]}
+                                 {"id": "small"}, {"id": "tenant"},
+                                 {"id": "tokenonly"}, {"id": "multi"}]}
     log = LogTail(aio["logs"]["glance-api"])
     resp = glance.session.get(glance.url + "/v2/info/stores/detail",
                               raise_exc=False)

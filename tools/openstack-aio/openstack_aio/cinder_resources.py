@@ -11,6 +11,7 @@ from openstack_aio.settings import BACKEND
 from openstack_aio.settings import BACKENDS
 from openstack_aio.settings import CINDER_HOST
 from openstack_aio.settings import CINDER_URL
+from openstack_aio.settings import MULTIATTACH_TYPES
 from openstack_aio.settings import QUOTA_GIGABYTES
 from openstack_aio.settings import QUOTA_VOLUMES
 from openstack_aio.settings import TYPE_BACKENDS
@@ -47,17 +48,49 @@ def cinder_pools(sec: Secrets, backend: str) -> list[str]:
             if p["name"].startswith("%s@%s#" % (CINDER_HOST, backend))]
 
 
+def type_extra_specs(key: str, backend: str) -> dict[str, str]:
+    """The extra specs of the type ``key``: its backend, and multiattach
+    for the types that have it (the scheduler then picks a backend that
+    reports multiattach, and Cinder lets several attachments exist)."""
+    specs = {"volume_backend_name": backend}
+    if key in MULTIATTACH_TYPES:
+        specs["multiattach"] = "<is> True"
+    return specs
+
+
+# tests/functional/test_multitenant.py renames a type to
+# "<name><RENAMED>-<pid>" for a while and back; a run killed meanwhile
+# leaves it renamed, with volumes of it in use: up names it back.
+RENAMED = "-renamed-"
+
+
+def renamed_back(token: str, base: str, by_name: dict[str, Any],
+                 name: str) -> None:
+    if name in by_name:
+        return
+    for other, t in sorted(by_name.items()):
+        if other.startswith(name + RENAMED):
+            api("PUT", base + "/types/%s" % t["id"],
+                {"volume_type": {"name": name}}, token=token)
+            by_name[name] = dict(t, name=name)
+            return
+
+
 def ensure_volume_type(token: str, base: str, by_name: dict[str, Any],
                        name: str, key: str, backend: str) -> None:
+    renamed_back(token, base, by_name, name)
     t = by_name.get(name)
+    specs = type_extra_specs(key, backend)
     if t is None:
         api("POST", base + "/types", {"volume_type": {
             "name": name, "description": "glance-store-cinder " + key,
             "os-volume-type-access:is_public": True,
-            "extra_specs": {"volume_backend_name": backend}}}, token=token)
-    elif (t.get("extra_specs") or {}).get("volume_backend_name") != backend:
+            "extra_specs": specs}}, token=token)
+        return
+    have = t.get("extra_specs") or {}
+    if any(have.get(k) != v for k, v in specs.items()):
         api("POST", base + "/types/%s/extra_specs" % t["id"],
-            {"extra_specs": {"volume_backend_name": backend}}, token=token)
+            {"extra_specs": specs}, token=token)
 
 
 def quota_set() -> dict[str, int]:

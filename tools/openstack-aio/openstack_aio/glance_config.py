@@ -22,7 +22,8 @@ from openstack_aio.util import mkdirs
 from openstack_aio.util import write_if_changed
 
 # glance-api's stores; each is also the key of its type in VOLUME_TYPES.
-GLANCE_STORES = ("fast", "slow", "block", "small")
+GLANCE_STORES = ("fast", "slow", "block", "small", "tenant", "tokenonly",
+                 "multi")
 
 
 def glance_conf_path() -> str:
@@ -43,20 +44,46 @@ def write_paste(paste: str) -> bool:
     return write_if_changed(paste, paste_text)
 
 
-def store_section(sec: Secrets, vtype: str,
-                  rootwrap: str) -> dict[str, object]:
+def token_store_section(vtype: str, rootwrap: str) -> dict[str, object]:
+    """A store without service credentials: every call with the token of
+    the request, the endpoint from the request's service catalog."""
     return {
         "cinder_volume_type": vtype,
+        "cinder_catalog_info": "volumev3::publicURL",
+        "cinder_os_region_name": REGION,
+        "cinder_mount_point_base": P.glance_mnt,
+        "rootwrap_config": rootwrap,
+    }
+
+
+def store_section(sec: Secrets, vtype: str,
+                  rootwrap: str) -> dict[str, object]:
+    """A store with the glance service user (admin in Cinder)."""
+    return dict(token_store_section(vtype, rootwrap), **{
         "cinder_store_auth_address": AUTH_URL,
         "cinder_store_user_name": "glance",
         "cinder_store_password": sec["glance"],
         "cinder_store_project_name": "service",
         "cinder_store_user_domain_name": "Default",
         "cinder_store_project_domain_name": "Default",
-        "cinder_catalog_info": "volumev3::publicURL",
-        "cinder_os_region_name": REGION,
-        "cinder_mount_point_base": P.glance_mnt,
-        "rootwrap_config": rootwrap,
+    })
+
+
+def multitenant_sections(sec: Secrets, rootwrap: str) -> Sections:
+    """Images in their owners' projects (tests/functional/test_multitenant).
+
+    ``tenant`` has the service user too, so that another project's read of
+    a shared or public image (Cinder hides the owner's volume from its
+    token) and deletes without a project go on with it; ``tokenonly`` has
+    none (the in-tree driver's mode without ``cinder_store_*``), so such a
+    read fails there.
+    """
+    vtype = VOLUME_TYPES["tenant"]
+    return {
+        "tenant": dict(store_section(sec, vtype, rootwrap),
+                       cinder_store_multitenant=True),
+        "tokenonly": dict(token_store_section(vtype, rootwrap),
+                          cinder_store_multitenant=True),
     }
 
 
@@ -95,6 +122,11 @@ def glance_sections(sec: Secrets, paste: str, rootwrap: str) -> Sections:
                       cinder_do_extend_attached=True),
         # On the small share: a write there hits ENOSPC for real.
         "small": store_section(sec, VOLUME_TYPES["small"], rootwrap),
+        **multitenant_sections(sec, rootwrap),
+        # Multiattach volumes of the block backend: each host reading an
+        # image has its own attachment, at the same time.
+        "multi": dict(store_section(sec, VOLUME_TYPES["multi"], rootwrap),
+                      cinder_do_extend_attached=True),
         "oslo_concurrency": {"lock_path": os.path.join(P.locks, "glance")},
         "os_brick": {"lock_path": P.brick_locks},
         # No [privsep_osbrick] helper_command: the driver starts privsep

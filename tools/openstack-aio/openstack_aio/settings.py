@@ -38,11 +38,20 @@ TMPFS_BACKEND = "nfs-tmpfs"
 BACKENDS = (BACKEND, BLOCK_BACKEND, SMALL_BACKEND, TMPFS_BACKEND)
 VOLUME_TYPES = {"fast": "glance-fast", "slow": "glance-slow",
                 "block": "glance-block", "small": "glance-small",
-                "tmpfs": "glance-tmpfs", "missing": "glance-missing"}
+                "tmpfs": "glance-tmpfs", "missing": "glance-missing",
+                # The multitenant stores' (tests/functional/test_multitenant)
+                "tenant": "glance-tenant", "tokenonly": "glance-tenant",
+                # Multiattach, on the loop-device backend
+                "multi": "glance-block-multi"}
 # The backend of each volume type that exists.
 TYPE_BACKENDS = {"fast": BACKEND, "slow": BACKEND, "block": BLOCK_BACKEND,
-                 "small": SMALL_BACKEND, "tmpfs": TMPFS_BACKEND}
-DEMOS = ("demo-a", "demo-b")
+                 "small": SMALL_BACKEND, "tmpfs": TMPFS_BACKEND,
+                 "tenant": BACKEND, "multi": BLOCK_BACKEND}
+# Volume types whose volumes Cinder lets several hosts attach at once.
+MULTIATTACH_TYPES = ("multi",)
+# Projects (with a user of the same name, member and reader there) of the
+# multitenant tests: two that share images, one that is never given any.
+DEMOS = ("demo-a", "demo-b", "demo-c")
 QUOTA_VOLUMES = 1000
 QUOTA_GIGABYTES = 10000
 EXPORT_SIZE = os.environ.get("GSC_AIO_EXPORT_SIZE", "64G")
