@@ -17,6 +17,10 @@ from bench.common import OURS
 
 STORE = "bench"
 THIN_STORE = "thin"
+# Ours again, with a read attachment linger (bench/hot.py's back-to-back
+# gets).
+LINGER_STORE = "linger"
+LINGER_S = 5
 
 
 def store_options(env: dict[str, Any], mount_base: str) -> str:
@@ -39,10 +43,13 @@ def conf_text(env: dict[str, Any], contender: str, workdir: str) -> str:
     mount_base = os.path.join(workdir, "mnt")
     common = store_options(env, mount_base)
     if contender == OURS:
-        backends = "%s:volume, %s:volume" % (STORE, THIN_STORE)
+        backends = "%s:volume, %s:volume, %s:volume" % (
+            STORE, THIN_STORE, LINGER_STORE)
         groups = (f"[{STORE}]\n{common}\n"
                   f"[{THIN_STORE}]\n{common}"
-                  "cinder_thin_provisioning = true\n")
+                  "cinder_thin_provisioning = true\n\n"
+                  f"[{LINGER_STORE}]\n{common}"
+                  f"cinder_read_attachment_linger = {LINGER_S}\n")
     elif contender == INTREE:
         backends = "%s:cinder" % STORE
         groups = f"[{STORE}]\n{common}"

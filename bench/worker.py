@@ -24,16 +24,18 @@ from bench.contender import Failed
 from bench.contender import Timed
 from bench.contender import together
 from bench.cpu import Meter
+from bench.hot import HOT_WORKLOADS
+from bench.hot import HotImages
 
 LOG = logging.getLogger("bench.worker")
 
 WORKLOADS = ("add_known", "get", "add_unknown_small", "add_unknown_large",
              "add_small", "concurrent_add", "concurrent_get",
-             "sparse_dense", "sparse_thin")
+             "sparse_dense", "sparse_thin", *HOT_WORKLOADS)
 # Run in the first ``secondary_rounds`` rounds only; the others are the
 # headline rows, run in every round.
 SECONDARY = ("add_unknown_large", "concurrent_add", "concurrent_get",
-             "sparse_dense", "sparse_thin")
+             "sparse_dense", "sparse_thin", *HOT_WORKLOADS)
 
 
 def _errors(names: list[str], results: list[tuple[str, Any]]
@@ -42,7 +44,7 @@ def _errors(names: list[str], results: list[tuple[str, Any]]
             if r[0] != "ok"]
 
 
-class Worker(Contender):
+class Worker(HotImages, Contender):
     def __init__(self, spec: dict[str, Any]) -> None:
         super().__init__(spec)
         self.round = spec["round"]
