@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.common import INTREE
 from bench.common import OURS
+from testing_support.stack import service_user_options
 
 STORE = "bench"
 THIN_STORE = "thin"
@@ -24,16 +25,8 @@ LINGER_S = 5
 
 
 def store_options(env: dict[str, Any], mount_base: str) -> str:
-    svc = env["service_user"]
     return f"""\
-cinder_store_auth_address = {env["keystone"]["auth_url"]}
-cinder_store_user_name = {svc["username"]}
-cinder_store_password = {svc["password"]}
-cinder_store_project_name = {svc["project_name"]}
-cinder_store_user_domain_name = {svc["user_domain_name"]}
-cinder_store_project_domain_name = {svc["project_domain_name"]}
-cinder_catalog_info = volumev3::publicURL
-cinder_volume_type = {env["volume_types"]["fast"]}
+{service_user_options(env)}cinder_volume_type = {env["volume_types"]["fast"]}
 cinder_mount_point_base = {mount_base}
 cinder_state_transition_timeout = 300
 """

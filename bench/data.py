@@ -4,10 +4,11 @@ Two files under the data directory (``/dev/shm/gsc-bench-data`` unless
 ``--data-dir``):
 
 ``random.bin``
-    AES-128-CTR keystream of a fixed key: random-looking, incompressible,
-    different at every offset (so an image written at the wrong offset, or
-    into another image's volume, never compares equal), and reproducible,
-    so the expected digests can be cached in ``manifest.json`` next to it.
+    The image data of testing_support.imagedata (what the functional tests
+    and the demo send too): random-looking, incompressible, different at
+    every offset (so an image written at the wrong offset, or into another
+    image's volume, never compares equal), and reproducible, so the
+    expected digests can be cached in ``manifest.json`` next to it.
 ``sparse.bin``
     A raw disk image: 10 % of its 4 MiB blocks hold random data (a run of
     blocks at the start, like a boot sector and root filesystem, then runs
@@ -32,11 +33,14 @@ from typing import Any
 from bench.common import GiB
 from bench.common import MiB
 from bench.common import write_json
+from testing_support.imagedata import write_random
 
 VERSION = 2
 BLOCK = 4 * MiB
-_KEY = b"glance-store-cin"  # 16 bytes: AES-128
 _GEN_STEP = 16 * MiB
+# Where in the data the sparse file's extents start reading it, one after
+# the other: as the files of VERSION 2 hold it.
+_SPARSE_DATA_START = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,33 +135,20 @@ def sparse_layout(size: int) -> list[tuple[int, int]]:
     return [(b * BLOCK, n * BLOCK) for b, n in extents]
 
 
-def _keystream(nonce: int) -> Any:
-    from cryptography.hazmat.primitives.ciphers import Cipher
-    from cryptography.hazmat.primitives.ciphers import algorithms
-    from cryptography.hazmat.primitives.ciphers import modes
-    return Cipher(algorithms.AES(_KEY),
-                  modes.CTR(nonce.to_bytes(16, "big"))).encryptor()
-
-
 def _generate_random(path: str, size: int) -> None:
-    enc = _keystream(1)
-    zeros = bytes(_GEN_STEP)
     with open(path + ".tmp", "wb") as f:
-        left = size
-        while left > 0:
-            n = min(left, _GEN_STEP)
-            f.write(enc.update(zeros[:n]))
-            left -= n
+        write_random(f, size)
     os.replace(path + ".tmp", path)
 
 
 def _generate_sparse(path: str, size: int) -> None:
-    enc = _keystream(2)
+    data_at = _SPARSE_DATA_START
     with open(path + ".tmp", "wb") as f:
         f.truncate(size)
         for offset, length in sparse_layout(size):
             f.seek(offset)
-            f.write(enc.update(bytes(length)))
+            write_random(f, length, offset=data_at)
+            data_at += length
     os.replace(path + ".tmp", path)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import pathlib
 import time
 from collections.abc import Iterator
@@ -27,13 +26,11 @@ from cinderclient import api_versions
 from cinderclient.v3 import client as cinder_v3
 from glance_store import location as gs_location
 from glance_store import multi_backend
-from keystoneauth1 import identity
-from keystoneauth1 import session as ks_session
 from oslo_config import cfg
 from oslo_context import context as oslo_context
 
-AIO_DIR = pathlib.Path(os.environ.get("GSC_AIO_DIR",
-                                      "/var/lib/glance-store-cinder-aio"))
+from testing_support import stack
+
 STORES = ("fast", "slow", "missing", "tenant", "appcred", "block",
           "blockoff")
 # The store each device family is tested through.
@@ -45,11 +42,10 @@ if TYPE_CHECKING:
 
 
 def load_env() -> dict[str, Any]:
-    path = AIO_DIR / "env.json"
-    if not path.exists():
-        pytest.fail("%s not found: start the environment with "
-                    "tools/openstack-aio/up" % path, pytrace=False)
-    return json.loads(path.read_text())
+    try:
+        return stack.read_env()
+    except stack.StackNotUp as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +54,6 @@ def aio() -> dict[str, Any]:
 
 
 def _conf_text(env: dict[str, Any], base: pathlib.Path) -> str:
-    svc = env["service_user"]
     types = env["volume_types"]
     appcred = env["app_credential"]
     return f"""
@@ -69,14 +64,7 @@ enabled_backends = {", ".join("%s:volume" % s for s in STORES)}
 default_backend = fast
 
 [backend_defaults]
-cinder_store_auth_address = {env["keystone"]["auth_url"]}
-cinder_store_user_name = {svc["username"]}
-cinder_store_password = {svc["password"]}
-cinder_store_project_name = {svc["project_name"]}
-cinder_store_user_domain_name = {svc["user_domain_name"]}
-cinder_store_project_domain_name = {svc["project_domain_name"]}
-cinder_catalog_info = volumev3::publicURL
-cinder_mount_point_base = {base}/mnt
+{stack.service_user_options(env)}cinder_mount_point_base = {base}/mnt
 cinder_state_transition_timeout = 120
 
 [fast]
@@ -137,21 +125,10 @@ def stores(aio: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
     return found
 
 
-def keystone_session(env: dict[str, Any], user: str, password: str,
-                     project: str) -> ks_session.Session:
-    auth = identity.V3Password(
-        auth_url=env["keystone"]["auth_url"], username=user,
-        password=password, project_name=project,
-        user_domain_name="Default", project_domain_name="Default")
-    return ks_session.Session(auth=auth)
-
-
 @pytest.fixture(scope="session")
 def admin_cinder(aio: dict[str, Any]) -> Any:
-    svc = aio["service_user"]
-    session = keystone_session(aio, svc["username"], svc["password"],
-                               svc["project_name"])
-    return cinder_v3.Client(session=session, service_type="volumev3",
+    return cinder_v3.Client(session=stack.session(aio, aio["service_user"]),
+                            service_type="volumev3",
                             api_version=api_versions.APIVersion("3.54"))
 
 
@@ -161,8 +138,7 @@ def demo_contexts(aio: dict[str, Any]
     """Request contexts of two users in two projects (multitenant)."""
     out = {}
     for key, user in zip("ab", aio["demo"][:2], strict=True):
-        session = keystone_session(aio, user["username"], user["password"],
-                                   user["project_name"])
+        session = stack.session(aio, user)
         out[key] = oslo_context.RequestContext(
             auth_token=session.get_token(),
             user_id=session.get_user_id(),
@@ -239,7 +215,7 @@ def location_for(uri: str, store: str) -> gs_location.Location:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
                             config: pytest.Config) -> None:
-    env_path = AIO_DIR / "env.json"
+    env_path = stack.ENV_FILE
     if env_path.exists():
         timings = json.loads(env_path.read_text()).get("timings", {})
         if timings:
@@ -257,9 +233,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
 # when a fixture is first used.
 @pytest.fixture(scope="module")
 def admin_session(aio: dict[str, Any]) -> Any:
-    a = aio["admin"]
-    return keystone_session(aio, a["username"], a["password"],
-                            a["project_name"])
+    return stack.session(aio, aio["admin"])
 
 
 @pytest.fixture(scope="module")
@@ -274,9 +248,8 @@ def glance(aio: dict[str, Any], admin_session: Any) -> Glance:
 def glance_service(aio: dict[str, Any]) -> Glance:
     from tests.functional.test_glance_api import Glance
 
-    s = aio["service_user"]
-    return Glance(keystone_session(aio, s["username"], s["password"],
-                                   s["project_name"]), aio["glance"]["url"])
+    return Glance(stack.session(aio, aio["service_user"]),
+                  aio["glance"]["url"])
 
 
 @pytest.fixture(scope="module")

@@ -1,30 +1,19 @@
-"""Deterministic image data, generated outside the timed paths."""
+"""Image data of the functional tests: testing_support.imagedata's bytes
+as request bodies and as what a read must give back."""
 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable
 
+from testing_support.imagedata import random_bytes
+
+# The largest piece the tests hand out or compare at once.
 BLOCK = 4 * 1024 * 1024
-_BASE = os.urandom(BLOCK)
-
-
-def block(index: int) -> bytes:
-    """Block ``index`` of every pattern: random, and unique per index."""
-    return index.to_bytes(8, "little") + _BASE[8:]
 
 
 def expected_bytes(offset: int, size: int) -> bytes:
-    out = bytearray()
-    pos = offset
-    end = offset + size
-    while pos < end:
-        index, start = divmod(pos, BLOCK)
-        piece = block(index)[start:start + (end - pos)]
-        out += piece
-        pos += len(piece)
-    return bytes(out)
+    return random_bytes(offset, size)
 
 
 class PatternSource:

@@ -25,7 +25,6 @@ import re
 import sqlite3
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -33,11 +32,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cinderclient import exceptions as cinder_exc
 from keystoneauth1 import exceptions as ks_exc
 
 from glance_store_cinder.store import Store
+from testing_support import imagedata
 from tests.functional import data
+from tests.functional.waits import volume_status
+from tests.functional.waits import wait_until
 from tests.functional.waits import wait_volume_gone
 
 MiB = 1024 * 1024
@@ -45,13 +46,12 @@ GiB = 1024 * MiB
 BLOCK = data.BLOCK
 TIMEOUT = 600          # seconds, for any one wait on Glance or Cinder
 _ZEROS = bytes(BLOCK)
-_block = functools.lru_cache(maxsize=8)(data.block)
 
 
 # -- image contents ------------------------------------------------------
 class Content:
-    """What an image or a volume holds: ``data_len`` bytes of the pattern
-    of tests.functional.data, then zeros up to ``size``."""
+    """What an image or a volume holds: ``data_len`` bytes of
+    testing_support.imagedata, then zeros up to ``size``."""
 
     def __init__(self, size: int, data_len: int | None = None) -> None:
         self.size = size
@@ -59,12 +59,10 @@ class Content:
 
     def piece(self, pos: int, limit: int) -> bytes:
         """Bytes from ``pos``, at most ``limit``, within one block."""
-        index, start = divmod(pos, BLOCK)
-        n = min(limit, BLOCK - start, self.size - pos)
+        n = min(limit, BLOCK - pos % BLOCK, self.size - pos)
         if pos >= self.data_len:
             return _ZEROS[:n]
-        n = min(n, self.data_len - pos)
-        return _block(index)[start:start + n]
+        return data.expected_bytes(pos, min(n, self.data_len - pos))
 
     def pieces(self, pos: int = 0) -> Iterator[bytes]:
         while pos < self.size:
@@ -217,15 +215,12 @@ class Glance:
 
     def wait(self, image_id: str, done: Callable[[dict[str, Any]], bool],
              what: str, timeout: float = TIMEOUT) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
+        def show() -> dict[str, Any]:
             image = self.show(image_id)
             assert image["status"] not in ("killed", "deleted"), image
             assert not image.get("os_glance_failed_import"), image
-            if done(image):
-                return image
-            assert time.monotonic() < deadline, "%s: %s" % (what, image)
-            time.sleep(0.3)
+            return image
+        return wait_until(show, timeout, what, interval=0.3, done=done)
 
 
 def stores_of(image: dict[str, Any]) -> set[str]:
@@ -246,32 +241,24 @@ def volume_ids(locations: list[dict[str, Any]]) -> dict[str, str]:
 # -- Cinder helpers ------------------------------------------------------
 def wait_volume(cinder: Any, volume_id: str, status: str = "available",
                 timeout: float = TIMEOUT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
+    def get() -> Any:
         volume = cinder.volumes.get(volume_id)
-        if volume.status == status:
-            return volume
         assert "error" not in volume.status, (volume_id, volume.status)
-        assert time.monotonic() < deadline, (volume_id, volume.status)
-        time.sleep(0.3)
+        return volume
+    return wait_until(get, timeout, "volume %s to be %s" % (volume_id,
+                                                             status),
+                      interval=0.3, done=lambda v: v.status == status)
 
 
 def delete_volume(cinder: Any, volume_id: str) -> None:
     """Delete once Cinder is done with it; wait until it is gone."""
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        try:
-            volume = cinder.volumes.get(volume_id)
-        except cinder_exc.NotFound:
-            return
-        if volume.status == "deleting":
-            break
-        if volume.status in ("available", "error", "error_extending",
-                             "error_restoring"):
-            cinder.volumes.delete(volume_id)
-            break
-        assert time.monotonic() < deadline, (volume_id, volume.status)
-        time.sleep(0.5)
+    status = wait_until(
+        lambda: volume_status(cinder, volume_id), TIMEOUT,
+        "volume %s to settle" % volume_id, interval=0.5,
+        done=lambda s: s in ("gone", "deleting", "available", "error",
+                             "error_extending", "error_restoring"))
+    if status not in ("gone", "deleting"):
+        cinder.volumes.delete(volume_id)
     wait_volume_gone(cinder, volume_id)
 
 
@@ -756,16 +743,6 @@ def test_location_registered_by_cinder_is_hashed_and_cloned(
     files.verify(volume.id, content)
 
 
-def mbr_disk(size: int) -> bytes:
-    """A raw disk: an MBR with one Linux partition, random data."""
-    mbr = bytearray(512)
-    mbr[446 + 4] = 0x83
-    mbr[446 + 8:446 + 12] = (2048).to_bytes(4, "little")
-    mbr[446 + 12:446 + 16] = (size // 512 - 2048).to_bytes(4, "little")
-    mbr[510:512] = b"\x55\xaa"
-    return bytes(mbr) + os.urandom(size - 512)
-
-
 @pytest.mark.parametrize("disk", ["mbr", "no_partition_table"])
 def test_raw_image_volumes_are_bootable_in_fast(
         aio: dict[str, Any], glance: Glance, glance_service: Glance,
@@ -779,7 +756,8 @@ def test_raw_image_volumes_are_bootable_in_fast(
     assert conf.get("fast", "cinder_bootable_volume_formats") == "raw"
     assert not conf.has_option("slow", "cinder_bootable_volume_formats")
     size = 8 * MiB
-    body = mbr_disk(size) if disk == "mbr" else os.urandom(size)
+    body = (b"".join(imagedata.disk_image(size)) if disk == "mbr"
+            else data.expected_bytes(0, size))
     bootable = {}
     for store in ("fast", "slow"):
         image = glance.create()

@@ -29,8 +29,8 @@ import pytest
 from cinderclient import api_versions
 from cinderclient.v3 import client as cinder_v3
 
+from testing_support import stack as aio_stack
 from tests.functional import migration_api
-from tests.functional.conftest import keystone_session
 from tests.functional.migration_api import Driver
 from tests.functional.migration_api import MigrationApi
 from tests.functional.test_glance_api import Cleanup
@@ -89,12 +89,8 @@ class Migration:
 
 @pytest.fixture(scope="module")
 def migration(aio: dict[str, Any], admin_cinder: Any) -> Iterator[Migration]:
-    a = aio["admin"]
-    s = aio["service_user"]
-    admin = keystone_session(aio, a["username"], a["password"],
-                             a["project_name"])
-    service = keystone_session(aio, s["username"], s["password"],
-                               s["project_name"])
+    admin = aio_stack.session(aio, aio["admin"])
+    service = aio_stack.session(aio, aio["service_user"])
     stack_glance = Glance(admin, aio["glance"]["url"])
     with contextlib.ExitStack() as stack:
         api = migration_api.start_in(stack, aio)
@@ -133,6 +129,18 @@ def upload(m: Migration, name: str, store: str | None) -> tuple[str, Content]:
     m.glance.upload(image["id"], body, store=store)
     assert_image_matches(m.glance.show(image["id"]), content)
     return image["id"], content
+
+
+def write(request: pytest.FixtureRequest, m: Migration, files: VolumeFiles,
+          name: str) -> Written:
+    """Image ``name`` uploaded into fast through the driver in use, kept
+    past this test; its volume file holds it."""
+    image_id, content = upload(m, name, "fast")
+    volume_id = volume_ids(m.service.locations(image_id))["fast"]
+    written = Written(image_id, content, volume_id, "fast")
+    keep(request, written)
+    verify_volume(files, volume_id, content)
+    return written
 
 
 def file_size(files: VolumeFiles, volume_id: str) -> int:
@@ -178,13 +186,8 @@ def test_in_tree_single_store_writes_a_legacy_location(
 def test_in_tree_multi_store_writes(request: pytest.FixtureRequest,
                                     aio: dict[str, Any], migration: Migration,
                                     files: VolumeFiles, name: str) -> None:
-    m = migration
-    m.switch(Driver.IN_TREE)
-    image_id, content = upload(m, name, "fast")
-    volume_id = volume_ids(m.service.locations(image_id))["fast"]
-    m.by_in_tree[name] = Written(image_id, content, volume_id, "fast")
-    keep(request, m.by_in_tree[name])
-    verify_volume(files, volume_id, content)
+    migration.switch(Driver.IN_TREE)
+    migration.by_in_tree[name] = write(request, migration, files, name)
     assert in_tree_mounts(aio) == []
 
 
@@ -270,13 +273,8 @@ def test_volume_deletes_what_in_tree_wrote(aio: dict[str, Any],
 @pytest.mark.parametrize("name", ["known", "unknown"])
 def test_volume_writes(request: pytest.FixtureRequest, migration: Migration,
                        files: VolumeFiles, name: str) -> None:
-    m = migration
-    m.switch(Driver.VOLUME)
-    image_id, content = upload(m, name, "fast")
-    volume_id = volume_ids(m.service.locations(image_id))["fast"]
-    m.by_volume[name] = Written(image_id, content, volume_id, "fast")
-    keep(request, m.by_volume[name])
-    verify_volume(files, volume_id, content)
+    migration.switch(Driver.VOLUME)
+    migration.by_volume[name] = write(request, migration, files, name)
 
 
 @pytest.mark.parametrize("name", ["known", "unknown"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from typing import Any
 
@@ -16,6 +15,9 @@ from tests.functional.conftest import block_loop_devices
 from tests.functional.conftest import location_for
 from tests.functional.data import PatternSource
 from tests.functional.data import check_stream
+from tests.functional.data import expected_bytes
+from tests.functional.waits import volume_status
+from tests.functional.waits import wait_until
 from tests.functional.waits import wait_volume_gone
 
 MiB = 1024 * 1024
@@ -95,7 +97,7 @@ def test_volume_registered_by_cinder_reads_whole_volume(
     request.node.keep_volumes.add(volume.id)
     try:
         _wait_available(admin_cinder, volume.id)
-        known = os.urandom(MiB)
+        known = expected_bytes(0, MiB)
         path = os.path.join(aio["nfs"]["export_dir"], "volume-%s" % volume.id)
         with open(path, "r+b") as f:  # no truncation
             f.write(known)
@@ -120,11 +122,9 @@ def test_volume_registered_by_cinder_reads_whole_volume(
 
 
 def _wait_available(cinder: Any, volume_id: str) -> None:
-    import time
-    deadline = time.monotonic() + 120
-    while cinder.volumes.get(volume_id).status != "available":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_until(lambda: volume_status(cinder, volume_id), 120,
+               "volume %s to be available" % volume_id,
+               done=lambda status: status == "available")
 
 
 def test_application_credential_store(
@@ -194,10 +194,9 @@ def test_early_close_detaches_and_releases_the_device(
         assert not volume.attachments
         # Cinder's detach of a device still open is carried out by the
         # kernel at the last close: allow it a moment.
-        deadline = time.monotonic() + 10
-        while block_loop_devices(aio) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert block_loop_devices(aio) == []
+        wait_until(lambda: block_loop_devices(aio), 10,
+                   "the loop device to be released", interval=0.1,
+                   done=lambda bound: bound == [])
         assert store.runtime.journal.records() == []
     finally:
         store.delete(loc)

@@ -33,6 +33,7 @@ from glance_store_cinder.store import Store
 from glance_store_cinder.store import StoreLocation
 from glance_store_cinder.transfer import releaser
 from glance_store_cinder.volumes import Volumes
+from testing_support.imagedata import random_bytes
 from tests.unit.fakes import FakeCloud
 from tests.unit.fakes import FakeConnectorFactory
 from tests.unit.fakes import fake_connector_properties
@@ -150,13 +151,8 @@ class BrokenSource:
 
 
 def pattern(size: int, seed: int = 0) -> bytes:
-    """Deterministic, non-repeating-per-chunk data (no all-zero chunks)."""
-    out = bytearray()
-    counter = 0
-    while len(out) < size:
-        out += hashlib.sha512(b"%d:%d" % (seed, counter)).digest()
-        counter += 1
-    return bytes(out[:size])
+    """The first ``size`` bytes of the image data of sequence ``seed``."""
+    return random_bytes(0, size, stream=seed)
 
 
 def digests(data: bytes, algo: str = "sha512") -> tuple[str, str]:

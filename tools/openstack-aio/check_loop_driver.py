@@ -62,11 +62,8 @@ def make_driver(root: str) -> lvd.LoopDeviceDriver:
 
 
 def device_size(path: str) -> int:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.lseek(fd, 0, os.SEEK_END)
-    finally:
-        os.close(fd)
+    with open(path, "rb") as device:
+        return device.seek(0, os.SEEK_END)
 
 
 def allocated(path: str) -> int:

@@ -8,25 +8,20 @@ from openstack_aio.settings import HOST
 from openstack_aio.settings import STATE
 
 
+def _in_state(*names: str) -> list[str]:
+    return [os.path.join(STATE, name) for name in names]
+
+
 class P:
     state = STATE
-    venv = os.path.join(STATE, "venv")
-    etc = os.path.join(STATE, "etc")
-    db = os.path.join(STATE, "db")
-    log = os.path.join(STATE, "log")
-    run = os.path.join(STATE, "run")
-    locks = os.path.join(STATE, "locks")
-    brick_locks = os.path.join(STATE, "locks", "os-brick")
-    export_img = os.path.join(STATE, "export.img")
-    export_dir = os.path.join(STATE, "export")
-    small_img = os.path.join(STATE, "export-small.img")
-    small_dir = os.path.join(STATE, "export-small")
-    cinder_mnt = os.path.join(STATE, "cinder-mnt")
-    glance_mnt = os.path.join(STATE, "glance-mnt")
-    client_mnt = os.path.join(STATE, "client-mnt")
-    rabbit = os.path.join(STATE, "rabbitmq")
-    secrets = os.path.join(STATE, "secrets.json")
-    env_json = os.path.join(STATE, "env.json")
+    venv, etc, db, log, run, locks, rabbit = _in_state(
+        "venv", "etc", "db", "log", "run", "locks", "rabbitmq")
+    brick_locks = os.path.join(locks, "os-brick")
+    export_img, export_dir, small_img, small_dir = _in_state(
+        "export.img", "export", "export-small.img", "export-small")
+    cinder_mnt, glance_mnt, client_mnt = _in_state(
+        "cinder-mnt", "glance-mnt", "client-mnt")
+    secrets, env_json = _in_state("secrets.json", "env.json")
     helper_src = os.path.join(STATE, "bin", "mount.nfs")
 
     @staticmethod
@@ -39,6 +34,7 @@ class P:
 
     @staticmethod
     def service_state(name: str) -> str:
+        """Where service ``name`` keeps what it writes at run time."""
         return os.path.join(STATE, "state", name)
 
     @staticmethod
