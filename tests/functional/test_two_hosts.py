@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.functional.conftest import AIO_DIR
+from testing_support.stack import AIO_DIR
 from tests.functional.test_glance_api import Cleanup
 from tests.functional.test_glance_api import Content
 from tests.functional.test_glance_api import Glance

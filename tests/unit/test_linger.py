@@ -11,12 +11,10 @@ from glance_store_cinder.attachment import READ_WRITE
 from glance_store_cinder.store import Store
 from tests.unit.fakes.connector import fake_connector_properties
 from tests.unit.harness import Env
-from tests.unit.harness import read_all
 from tests.unit.test_sharing import LINGER
 from tests.unit.test_sharing import SHARED_FAMILIES
 from tests.unit.test_sharing import WORKERS
 from tests.unit.test_sharing import attachment_creates
-from tests.unit.test_sharing import get_as
 from tests.unit.test_sharing import records
 from tests.unit.test_sharing import stored
 
@@ -42,10 +40,10 @@ def test_another_host_waits_at_most_the_linger(env: Env) -> None:
     # Both hosts live in this one process, where oslo's in-process locks
     # are shared by name: the other host reads after this one's alarm
     # instead of waiting for it.
-    store, location, data, vid = stored(
-        env, env.store(cinder_read_attachment_linger=LINGER))
+    image = stored(env, env.store(cinder_read_attachment_linger=LINGER))
+    store, data, vid = image.store, image.data, image.vid
     other = other_host_store(env)
-    assert read_all(store, location) == data
+    assert image.read_through(store) == data
     left = env.time.now
     # the volume is free for others exactly LINGER after the last reader
     [share] = records(store, jr.ATTACHMENT)
@@ -70,10 +68,10 @@ def test_another_host_gives_up_while_this_host_keeps_reading(
         env: Env) -> None:
     # a linger renewed by reader after reader: the other host's bound is
     # its own cinder_state_transition_timeout, and its error names us
-    store, location, data, vid = stored(
-        env, env.store(cinder_read_attachment_linger=LINGER))
+    image = stored(env, env.store(cinder_read_attachment_linger=LINGER))
+    data, vid = image.data, image.vid
     other = other_host_store(env)
-    reader = get_as(env, WORKERS[0], store, location)
+    reader = image.reader(WORKERS[0])
     sleeps = len(env.time.sleeps)
     with pytest.raises(errors.VolumeHeld, match="glance-host-1"):
         other.get(env.location(other, "cinder://fast/%s" % vid))
@@ -86,9 +84,9 @@ def test_another_host_gives_up_while_this_host_keeps_reading(
 
 @SHARED_FAMILIES
 def test_a_write_attach_ends_the_linger_without_waiting(env: Env) -> None:
-    store, location, data, vid = stored(
-        env, env.store(cinder_read_attachment_linger=LINGER))
-    assert read_all(store, location) == data
+    image = stored(env, env.store(cinder_read_attachment_linger=LINGER))
+    store, data, vid = image.store, image.data, image.vid
+    assert image.read_through(store) == data
     [share] = records(store, jr.ATTACHMENT)
     assert share.get("linger_until") is not None
     runtime = store.runtime
@@ -107,9 +105,9 @@ def test_a_write_attach_ends_the_linger_without_waiting(env: Env) -> None:
 
 @SHARED_FAMILIES
 def test_a_share_closed_for_a_writer_does_not_linger(env: Env) -> None:
-    store, location, data, vid = stored(
-        env, env.store(cinder_read_attachment_linger=LINGER))
-    reader = get_as(env, WORKERS[0], store, location)
+    image = stored(env, env.store(cinder_read_attachment_linger=LINGER))
+    store, data, vid = image.store, image.data, image.vid
+    reader = image.reader(WORKERS[0])
     runtime = store.runtime
     volumes = runtime.service_volumes()
     finished: list[bytes] = []
@@ -135,11 +133,11 @@ def test_a_share_closed_for_a_writer_does_not_linger(env: Env) -> None:
 @SHARED_FAMILIES
 def test_back_to_back_readers_of_several_workers_attach_once(
         env: Env) -> None:
-    store, location, data, vid = stored(
-        env, env.store(cinder_read_attachment_linger=LINGER))
+    image = stored(env, env.store(cinder_read_attachment_linger=LINGER))
+    vid = image.vid
     env.cloud.requests.clear()
     for pid in WORKERS * 2:
-        assert b"".join(get_as(env, pid, store, location)) == data
+        assert b"".join(image.reader(pid)) == image.data
         env.time.now += LINGER / 2   # each comes within the linger
         env.ring_alarms()
     assert len(attachment_creates(env)) == 1
