@@ -21,6 +21,10 @@ THIN_STORE = "thin"
 # Both contenders: the same options on the loop-device backend, whose
 # volumes are real block devices (tools/openstack-aio/loop_volume_driver).
 BLOCK_STORE = "block"
+# Ours again, with a read attachment linger (bench/hot.py's back-to-back
+# gets).
+LINGER_STORE = "linger"
+LINGER_S = 5
 
 
 def store_options(env: dict[str, Any], mount_base: str,
@@ -38,12 +42,14 @@ def conf_text(env: dict[str, Any], contender: str, workdir: str) -> str:
     common = store_options(env, mount_base)
     block = store_options(env, mount_base, "block")
     if contender == OURS:
-        backends = "%s:volume, %s:volume, %s:volume" % (
-            STORE, THIN_STORE, BLOCK_STORE)
+        backends = "%s:volume, %s:volume, %s:volume, %s:volume" % (
+            STORE, THIN_STORE, BLOCK_STORE, LINGER_STORE)
         groups = (f"[{STORE}]\n{common}\n"
                   f"[{THIN_STORE}]\n{common}"
                   "cinder_thin_provisioning = true\n\n"
-                  f"[{BLOCK_STORE}]\n{block}")
+                  f"[{BLOCK_STORE}]\n{block}\n"
+                  f"[{LINGER_STORE}]\n{common}"
+                  f"cinder_read_attachment_linger = {LINGER_S}\n")
     elif contender == INTREE:
         backends = "%s:cinder, %s:cinder" % (STORE, BLOCK_STORE)
         groups = f"[{STORE}]\n{common}\n[{BLOCK_STORE}]\n{block}"

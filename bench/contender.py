@@ -122,7 +122,8 @@ class Contender:
         multi_backend.create_multi_stores(conf)
         self.conf = conf
         names = [bench_conf.STORE, bench_conf.BLOCK_STORE] + (
-            [bench_conf.THIN_STORE] if self.contender == OURS else [])
+            [bench_conf.THIN_STORE, bench_conf.LINGER_STORE]
+            if self.contender == OURS else [])
         self.stores = {n: multi_backend.get_store_from_store_identifier(n)
                        for n in names}
         svc = self.env["service_user"]

@@ -79,6 +79,8 @@ def markdown(summary: dict[str, Any], run: dict[str, Any], profile: Any,
                 ("Write strategy per family (from this run):",
                  render.strategy_lines(summary)),
                 ("Sparse image:", render.sparse_lines(summary)),
+                ("Hot images (one image, many readers; bench/hot.py):",
+                 summary.get("hot", [])),
                 ("Targets:", render.target_lines(summary)))
     for title, items in sections:
         lines += ["", title, ""] + (["* " + x for x in items]

@@ -10,6 +10,7 @@ from bench.common import INTREE
 from bench.common import OURS
 from bench.common import GiB
 from bench.common import MiB
+from bench.hot import hot_lines
 from bench.stats import Sample
 from bench.stats import Stats
 from bench.stats import is_ok
@@ -212,7 +213,7 @@ def summarize(samples: list[Sample], profile: Any,
                               by_round, cores)) is not None]
     out: dict[str, Any] = {"rows": rows, "limits": limits,
                            "targets": targets.evaluate(rows),
-                           "cores": cores}
+                           "cores": cores, "hot": hot_lines(samples)}
     known = next((r for r in rows if r["workload"] == "add_known"), None)
     if known and known.get("reference_s") is not None:
         out["reference"] = {

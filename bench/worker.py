@@ -25,6 +25,8 @@ from bench.contender import Timed
 from bench.contender import together
 from bench.cpu import Meter
 from bench.data import curve_slice
+from bench.hot import HOT_WORKLOADS
+from bench.hot import HotImages
 
 LOG = logging.getLogger("bench.worker")
 
@@ -33,11 +35,12 @@ LOG = logging.getLogger("bench.worker")
 WORKLOADS = ("add_known", "get", "add_unknown_small", "add_unknown_large",
              "add_small", "concurrent_add", "concurrent_get",
              "sparse_dense", "sparse_thin", "block_add_known", "block_get",
-             "curve_known", "curve_unknown")
+             "curve_known", "curve_unknown", *HOT_WORKLOADS)
 # Run in the first ``secondary_rounds`` rounds only; the others are the
 # headline rows, run in every round.
 SECONDARY = ("add_unknown_large", "concurrent_add", "concurrent_get",
-             "sparse_dense", "sparse_thin", "block_add_known", "block_get")
+             "sparse_dense", "sparse_thin", "block_add_known", "block_get",
+             *HOT_WORKLOADS)
 # Run in the first ``curve_rounds`` rounds only; one sample per size of
 # the curve, as workload ``<name>@<bytes>``.
 CURVE = ("curve_known", "curve_unknown")
@@ -51,7 +54,7 @@ def _errors(names: list[str], results: list[tuple[str, Any]]
             if r[0] != "ok"]
 
 
-class Worker(Contender):
+class Worker(HotImages, Contender):
     def __init__(self, spec: dict[str, Any]) -> None:
         super().__init__(spec)
         self.round = spec["round"]

@@ -38,6 +38,8 @@ is not joined by other readers, which wait for it to end.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -57,6 +59,7 @@ from glance_store_cinder.polling import Poller
 from glance_store_cinder.privileged import RootCommands
 from glance_store_cinder.recovery import Recovery
 from glance_store_cinder.recovery import linger_pending
+from glance_store_cinder.undo import release_on_exit
 from glance_store_cinder.volumes import VolumeInfo
 from glance_store_cinder.volumes import Volumes
 
@@ -145,39 +148,48 @@ class SharedReads:
                       deadline: float) -> Joined:
         """Attach for the host; the caller holds the volume's lock."""
         journal = self._journal
-        share = journal.begin(jr.ATTACHMENT, owned=False,
-                              volume_id=volume.id, mode="ro", shared=True,
-                              multiattach=volume.multiattach)
-        try:
+        with contextlib.ExitStack() as undo:
+            share = journal.begin(jr.ATTACHMENT, owned=False,
+                                  volume_id=volume.id, mode="ro",
+                                  shared=True,
+                                  multiattach=volume.multiattach)
+            undo.push(release_on_exit(
+                lambda: self._forget_unattached(share),
+                "Forgetting the read attachment record of volume %s"
+                % volume.id))
             reader = journal.begin(jr.READER, share, volume_id=volume.id)
-        except BaseException:
-            journal.remove(share)
-            raise
-        try:
+            undo.push(release_on_exit(
+                lambda: journal.remove(reader),
+                "Forgetting a reader of volume %s" % volume.id))
             connection, device, info = self._attacher.attach_shared(
                 volumes, volume, share, deadline)
-        except BaseException:
-            journal.remove(reader)
-            if not share.get("attachment_id"):
-                journal.remove(share)  # nothing was created in Cinder
-            raise
-        if device.path is None:
-            # Kept for this process's release: a librbd handle is not in
-            # the journal, and os-brick closes it only when given it.
-            self._recovery.device_infos[connection.id] = info
-            return reader, device
-        try:
+            # From here the share exists in Cinder: its undo is a release.
+            undo.pop_all()
+        with contextlib.ExitStack() as undo:
+            undo.push(release_on_exit(
+                lambda: self._release(volumes, share),
+                "Releasing the read attachment of volume %s" % volume.id))
+            undo.push(release_on_exit(
+                lambda: journal.remove(reader),
+                "Forgetting a reader of volume %s" % volume.id))
+            if device.path is None:
+                # Kept for this process's release: a librbd handle is not
+                # in the journal, and os-brick closes it only when given it.
+                self._recovery.device_infos[connection.id] = info
+                undo.pop_all()
+                return reader, device
             path, owner = self._borrow(device.path)
             journal.update(share, path=path, owner_uid=owner)
-        except BaseException as exc:
-            journal.remove(reader)
-            try:
-                self._release(volumes, share)
-            except Exception:
-                LOG.exception("Releasing the read attachment of volume %s "
-                              "failed while handling: %s", volume.id, exc)
-            raise
+            undo.pop_all()
         return reader, ConnectedDevice(path=path)
+
+    def _forget_unattached(self, share: jr.Record) -> None:
+        """Forget a share that failed to attach, unless Cinder has it.
+
+        An attachment that exists in Cinder stays recorded for recovery.
+        """
+        if not share.get("attachment_id"):
+            self._journal.remove(share)
 
     def _borrow(self, path: str) -> tuple[str, int | None]:
         """The device, owned by this glance-api for the share's life.
@@ -284,35 +296,35 @@ class SharedReads:
             self._recovery.apply(volume_id=str(share.volume_id))
 
     def _release(self, volumes: Volumes, share: jr.Record) -> None:
-        """Disconnect and delete a share; the caller holds the lock."""
+        """Disconnect and delete a share; the caller holds the lock.
+
+        The first failure is raised, later ones logged.
+        """
         journal = self._journal
-        failure: Exception | None = None
         self._give_back(share)
-        for child in journal.children(share):
-            if child.kind == jr.READER:
-                journal.remove(child)  # dead: live ones were checked
-            elif child.kind == jr.CONNECTION:
-                family = family_for(str(child.get("protocol")),
-                                    self._context)
-                try:
-                    family.close(child, bool(share.get("multiattach")),
-                                 self._recovery.device_infos.pop(child.id,
-                                                                 None))
-                except Exception as exc:
-                    failure = exc
-        # Deleting the attachment refuses while its connection is still
-        # recorded (not forced through); then both stay for recovery.
-        try:
-            journal.undo(share, lambda: self._attacher.delete_recorded(
-                volumes, share))
-        except Exception:
-            if failure is None:
-                raise
-            LOG.exception("Deleting the read attachment of volume %s "
-                          "failed after its disconnect failed: %s",
-                          share.volume_id, failure)
-        if failure is not None:
-            raise failure
+        children = journal.children(share)
+        for reader in [c for c in children if c.kind == jr.READER]:
+            journal.remove(reader)  # dead: live ones were checked
+        with contextlib.ExitStack() as steps:
+            # Runs last.  Deleting the attachment refuses while its
+            # connection is still recorded (not forced through); then
+            # both stay for recovery.
+            steps.push(release_on_exit(
+                lambda: journal.undo(share, lambda: self._attacher
+                                     .delete_recorded(volumes, share)),
+                "Deleting the read attachment of volume %s"
+                % share.volume_id))
+            for child in children:
+                if child.kind == jr.CONNECTION:
+                    steps.push(release_on_exit(
+                        functools.partial(self._disconnect, share, child),
+                        "Disconnecting the read attachment of volume %s"
+                        % share.volume_id))
+
+    def _disconnect(self, share: jr.Record, connection: jr.Record) -> None:
+        family = family_for(str(connection.get("protocol")), self._context)
+        family.close(connection, bool(share.get("multiattach")),
+                     self._recovery.device_infos.pop(connection.id, None))
 
     # -- the journal ----------------------------------------------------------
     def _shares(self) -> list[jr.Record]:

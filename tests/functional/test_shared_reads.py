@@ -8,6 +8,9 @@ the downloads land in several workers.
 The downloads are paced by the client (as a compute node streaming to its
 disk is), so that each one holds the attachment for seconds and they all
 overlap: with one attachment per reader they would run one after another.
+Each test runs for both device families (``family_store``: a file on the
+NFS share, a loop device of the block backend).  Two hosts:
+test_two_hosts.py.
 """
 
 from __future__ import annotations
@@ -36,10 +39,13 @@ class Download:
     """One paced download, timed, its bytes checked against the image."""
 
     def __init__(self, client: Glance, image_id: str,
-                 content: Content) -> None:
+                 content: Content, pace: float = PACE) -> None:
         self.glance = client
         self.image_id = image_id
         self.content = content
+        self.pace = pace
+        self.started: float | None = None
+        self.status: int | None = None
         self.first_byte: float | None = None
         self.ended: float | None = None
         self.digests: tuple[str, str] | None = None
@@ -53,13 +59,15 @@ class Download:
                 self.first_byte = time.monotonic()
             got += len(chunk)
             yield chunk
-            ahead = start + got / PACE - time.monotonic()
+            ahead = start + got / self.pace - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
 
     def run(self) -> None:
+        self.started = time.monotonic()
         try:
             with self.glance.download(self.image_id, timeout=300) as resp:
+                self.status = resp.status_code
                 assert resp.status_code == 200, resp.text
                 self.digests = self.content.verify(
                     self._paced(resp), "download of %s" % self.image_id)
@@ -75,19 +83,27 @@ class AttachmentWatch:
     def __init__(self, volumes_api: Any, volume_id: str) -> None:
         self.cinder = volumes_api
         self.volume_id = volume_id
-        self.seen: list[tuple[str, ...]] = []
+        self.seen: list[tuple[tuple[str, str], ...]] = []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run)
 
-    def current(self) -> tuple[str, ...]:
+    def current(self) -> tuple[tuple[str, str], ...]:
+        """(attachment id, host) of each of the volume's attachments."""
         volume = self.cinder.volumes.get(self.volume_id)
-        return tuple(sorted(a["attachment_id"]
+        return tuple(sorted((a["attachment_id"], a.get("host_name") or "")
                             for a in volume.attachments))
 
     def _run(self) -> None:
         while not self.stop.is_set():
             self.seen.append(self.current())
             self.stop.wait(0.2)
+
+    def settled(self) -> tuple[tuple[str, str], ...]:
+        """The attachments once the last detach had time to show."""
+        deadline = time.monotonic() + SETTLE
+        while self.current() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return self.current()
 
 
 def volume_of(service: Glance, image_id: str) -> str:
@@ -96,30 +112,46 @@ def volume_of(service: Glance, image_id: str) -> str:
     return str(url.rsplit("/", 1)[1])
 
 
+class Storm:
+    """``READERS`` paced downloads of one new image of a store."""
+
+    def __init__(self, glance: Glance, glance_service: Glance,
+                 cleanup: Cleanup, store: str, size: int = SIZE) -> None:
+        self.content = Content(size)
+        self.image = upload(glance, cleanup, self.content, store=store)
+        self.volume_id = volume_of(glance_service, self.image["id"])
+        self.expected = (self.image["checksum"], self.image["os_hash_value"])
+        self.downloads = [Download(glance, self.image["id"], self.content)
+                          for _ in range(READERS)]
+        self.threads = [threading.Thread(target=d.run)
+                        for d in self.downloads]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join(600)
+
+
 def test_sixteen_paced_downloads_share_one_attachment(
         glance: Glance, glance_service: Glance,  # noqa: F811
-        cinder: Any, cleanup: Cleanup) -> None:  # noqa: F811
-    content = Content(SIZE)
-    image = upload(glance, cleanup, content)
-    volume_id = volume_of(glance_service, image["id"])
-    downloads = [Download(glance, image["id"], content)
-                 for _ in range(READERS)]
-    threads = [threading.Thread(target=d.run) for d in downloads]
-    watch = AttachmentWatch(cinder, volume_id)
+        cinder: Any, cleanup: Cleanup, family_store: str) -> None:  # noqa: F811
+    storm = Storm(glance, glance_service, cleanup, family_store)
+    downloads = storm.downloads
+    watch = AttachmentWatch(cinder, storm.volume_id)
     watch.thread.start()
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(600)
+        storm.start()
+        storm.join()
     finally:
         watch.stop.set()
         watch.thread.join(30)
 
     errors = [d.error for d in downloads if d.error is not None]
     assert errors == []
-    expected = (image["checksum"], image["os_hash_value"])
-    assert [d.digests for d in downloads] == [expected] * READERS
+    assert [d.digests for d in downloads] == [storm.expected] * READERS
     # all overlapped: every download had its first byte before the first
     # one ended
     first_end = min(d.ended for d in downloads if d.ended is not None)
@@ -129,14 +161,12 @@ def test_sixteen_paced_downloads_share_one_attachment(
     during = {ids for ids in watch.seen if ids}
     assert len(during) == 1 and all(len(ids) == 1 for ids in during), \
         during
-    deadline = time.monotonic() + SETTLE
-    while watch.current() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert watch.current() == ()
+    assert watch.settled() == ()
     spans = sorted(d.ended - d.first_byte for d in downloads
                    if d.ended is not None and d.first_byte is not None)
-    print("\n%d downloads of %d MiB at %d MiB/s: %.1f .. %.1f s"
-          % (READERS, SIZE // MiB, PACE // MiB, spans[0], spans[-1]))
+    print("\n%s: %d downloads of %d MiB at %d MiB/s: %.1f .. %.1f s"
+          % (family_store, READERS, SIZE // MiB, PACE // MiB, spans[0],
+             spans[-1]))
     print("glance-api workers: %d" % len(glance_workers()))
 
 
@@ -155,39 +185,28 @@ def glance_workers() -> list[int]:
 
 def test_a_worker_killed_during_the_storm_spares_the_others(
         glance: Glance, glance_service: Glance,  # noqa: F811
-        cinder: Any, cleanup: Cleanup) -> None:  # noqa: F811
+        cinder: Any, cleanup: Cleanup, family_store: str) -> None:  # noqa: F811
     workers = glance_workers()
     assert len(workers) >= 2, (
         "run the stack with several workers (GSC_AIO_GLANCE_WORKERS=4, the "
         "default)"
         " (found %d glance-api worker(s))" % len(workers))
-    content = Content(SIZE)
-    image = upload(glance, cleanup, content)
-    volume_id = volume_of(glance_service, image["id"])
-    downloads = [Download(glance, image["id"], content)
-                 for _ in range(READERS)]
-    threads = [threading.Thread(target=d.run) for d in downloads]
-    for thread in threads:
-        thread.start()
+    storm = Storm(glance, glance_service, cleanup, family_store)
+    downloads = storm.downloads
+    storm.start()
     deadline = time.monotonic() + 60
     while (any(d.first_byte is None for d in downloads)
            and time.monotonic() < deadline):
         time.sleep(0.1)
     os.kill(workers[0], signal.SIGKILL)
-    for thread in threads:
-        thread.join(600)
+    storm.join()
     # a download the killed worker served is cut short; every other one
     # is whole and exact (verify() fails on any wrong byte)
-    expected = (image["checksum"], image["os_hash_value"])
     whole = [d for d in downloads if d.error is None]
-    assert whole and all(d.digests == expected for d in whole)
+    assert whole and all(d.digests == storm.expected for d in whole)
     assert all("bytes differ" not in str(d.error) for d in downloads)
     # gunicorn restarts the worker; its start recovers the dead readers,
     # and the last live reader (or that recovery) detaches
-    watch = AttachmentWatch(cinder, volume_id)
-    end = time.monotonic() + SETTLE
-    while watch.current() and time.monotonic() < end:
-        time.sleep(0.5)
-    assert watch.current() == ()
-    print("\n%d of %d downloads whole after a worker was killed"
-          % (len(whole), READERS))
+    assert AttachmentWatch(cinder, storm.volume_id).settled() == ()
+    print("\n%s: %d of %d downloads whole after a worker was killed"
+          % (family_store, len(whole), READERS))

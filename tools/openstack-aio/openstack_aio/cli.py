@@ -1,4 +1,5 @@
-"""Command line: up, down, status, service (one at a time, but status)."""
+"""Command line: up, down, status, service, second-host (one at a time,
+but status)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from openstack_aio.control import ACTIONS
 from openstack_aio.control import cmd_service
 from openstack_aio.down import cmd_down
 from openstack_aio.paths import P
+from openstack_aio.second_host import ACTIONS as SECOND_HOST_ACTIONS
+from openstack_aio.second_host import cmd_second_host
 from openstack_aio.settings import AioError
 from openstack_aio.settings import say
 from openstack_aio.status import cmd_status
@@ -42,6 +45,10 @@ def parser() -> argparse.ArgumentParser:
         "items", nargs="*", metavar="ITEM",
         help="set: SECTION.OPTION=VALUE of glance-api.conf; policy: "
         "RULE=CHECK of cinder's policy file (none: the defaults)")
+    second = sub.add_parser(
+        "second-host", help="start or stop a second glance-api host (own "
+        "hostname, mount namespace, lock path, port) for two-host tests")
+    second.add_argument("action", choices=SECOND_HOST_ACTIONS)
     return p
 
 
@@ -99,4 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "service":
         return run_locked("service", lambda: cmd_service(
             args.action, args.name, args.items))
+    if args.cmd == "second-host":
+        return run_locked("second-host",
+                          lambda: cmd_second_host(args.action))
     return run_locked("down", lambda: cmd_down(args.purge))

@@ -14,6 +14,7 @@ from openstack_aio.export import loops_of
 from openstack_aio.export import mounts_under
 from openstack_aio.paths import P
 from openstack_aio.processes import Service
+from openstack_aio.second_host import stop as stop_second_host
 from openstack_aio.services import STOP_ORDER
 from openstack_aio.services import services
 from openstack_aio.settings import HELPER_MARK
@@ -93,6 +94,7 @@ def cmd_down(purge: bool) -> None:
         return
     mkdirs(P.log, P.run)
     log = P.logfile("down.log")
+    stop_second_host()
     svc = services()
     for group in STOP_ORDER:
         stop_group(svc, group)
