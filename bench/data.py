@@ -398,6 +398,3 @@ def first_difference(expected: Expected, pos: int, got: bytes) -> str:
     return ("bytes differ at offset %d (%.1f MiB)%s"
             % (bad, bad / MiB, ", read back zeros" if zeros else ""))
 
-
-__all__ = ["DataSet", "Expected", "FULL", "GiB", "MiB", "Profile", "QUICK",
-           "SourceReader", "Slice", "new_hash", "sparse_layout"]

@@ -163,8 +163,8 @@ within its ``cinder_state_transition_timeout``). Lingering needs the
 service credentials (it is ended with them when no request comes); without
 them nothing lingers.
 
-Measured here, 20 back-to-back gets of a 256 MiB image: 0.11 s per get
-with a linger, 0.59 s without. The default is 0 because the other hosts
+The project's benchmark measures the saving (its back-to-back row). The
+default is 0 because the other hosts
 pay for a linger (up to its whole length per wait, also when no get comes)
 when the volume type is not multiattach.
 

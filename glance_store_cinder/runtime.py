@@ -210,19 +210,7 @@ class StoreRuntime:
             or os.path.join(self.lock_path, "journal"),
             settings.store_name,
             Owners(collaborators.process_table or ProcFs(), self.host_name))
-        family_context = FamilyContext(
-            connector_factory=(collaborators.connector_factory
-                               or _brick_connector_factory),
-            root_helper=settings.root_helper,
-            use_multipath=settings.use_multipath,
-            mount_point_base=settings.mount_point_base,
-            lock=self.lock,
-            journal=self.journal,
-            mounts=collaborators.mounts or SystemMounts(
-                self.root_commands, collaborators.mount_table),
-            poller=self.poller,
-            devices=collaborators.devices,
-        )
+        family_context = self._family_context(collaborators)
         self.recovery = Recovery(
             self.journal, family_context,
             self.service_volumes if settings.has_service_credentials
@@ -245,6 +233,23 @@ class StoreRuntime:
             else None, collaborators.alarm, self.root_commands)
         self.attacher.end_share = functools.partial(
             self.shared_reads.end, wait=True)
+
+    def _family_context(self, collaborators: Collaborators) -> FamilyContext:
+        """What every connector family needs from this store."""
+        settings = self.settings
+        return FamilyContext(
+            connector_factory=(collaborators.connector_factory
+                               or _brick_connector_factory),
+            root_helper=settings.root_helper,
+            use_multipath=settings.use_multipath,
+            mount_point_base=settings.mount_point_base,
+            lock=self.lock,
+            journal=self.journal,
+            mounts=collaborators.mounts or SystemMounts(
+                self.root_commands, collaborators.mount_table),
+            poller=self.poller,
+            devices=collaborators.devices,
+        )
 
     def _recover_volume(self, volume_id: str) -> int:
         return len(self.recovery.apply(volume_id=volume_id).done)

@@ -39,8 +39,10 @@ class Download:
     """One paced download, timed, its bytes checked against the image."""
 
     def __init__(self, client: Glance, image_id: str,
-                 content: Content, pace: float = PACE) -> None:
+                 content: Content, pace: float = PACE,
+                 timeout: float = 300) -> None:
         self.glance = client
+        self.timeout = timeout
         self.image_id = image_id
         self.content = content
         self.pace = pace
@@ -66,7 +68,8 @@ class Download:
     def run(self) -> None:
         self.started = time.monotonic()
         try:
-            with self.glance.download(self.image_id, timeout=300) as resp:
+            with self.glance.download(self.image_id,
+                                      timeout=self.timeout) as resp:
                 self.status = resp.status_code
                 assert resp.status_code == 200, resp.text
                 self.digests = self.content.verify(
@@ -205,6 +208,15 @@ def test_a_worker_killed_during_the_storm_spares_the_others(
     whole = [d for d in downloads if d.error is None]
     assert whole and all(d.digests == storm.expected for d in whole)
     assert all("bytes differ" not in str(d.error) for d in downloads)
+    # the image stays usable: a download started right away is whole, and
+    # does not first wait out cinder_state_transition_timeout (300 s) for
+    # a read attachment the killed worker held (the read timeout is far
+    # below it)
+    after = Download(glance, storm.image["id"], storm.content,
+                     pace=float("inf"), timeout=90)
+    after.run()
+    assert after.error is None, after.error
+    assert after.digests == storm.expected
     # gunicorn restarts the worker; its start recovers the dead readers,
     # and the last live reader (or that recovery) detaches
     assert AttachmentWatch(cinder, storm.volume_id).settled() == ()

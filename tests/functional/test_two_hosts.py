@@ -92,13 +92,22 @@ def turns(watch: AttachmentWatch) -> list[str]:
     return order
 
 
+def watched_image(glance: Glance, glance_service: Glance, cinder: Any,
+                  cleanup: Cleanup, store: str, size: int
+                  ) -> tuple[Content, dict[str, Any], AttachmentWatch]:
+    """A new image of ``store`` and a watch on its volume's attachments."""
+    content = Content(size)
+    image = upload(glance, cleanup, content, store=store)
+    return content, image, AttachmentWatch(
+        cinder, volume_of(glance_service, image["id"]))
+
+
 def test_readers_on_two_hosts_take_turns(
         glance: Glance, glance_b: Glance, glance_service: Glance,
         cinder: Any, cleanup: Cleanup, family_store: str,
         host_b: dict[str, Any]) -> None:
-    content = Content(SIZE)
-    image = upload(glance, cleanup, content, store=family_store)
-    watch = AttachmentWatch(cinder, volume_of(glance_service, image["id"]))
+    content, image, watch = watched_image(
+        glance, glance_service, cinder, cleanup, family_store, SIZE)
     on_a = [Download(glance, image["id"], content, PACE)
             for _ in range(PER_HOST)]
     on_b = [Download(glance_b, image["id"], content, PACE)
@@ -142,9 +151,8 @@ def test_a_reader_on_the_other_host_gives_up_after_the_bound(
         glance: Glance, glance_b: Glance, glance_service: Glance,
         cinder: Any, cleanup: Cleanup, family_store: str,
         host_b: dict[str, Any]) -> None:
-    content = Content(SLOW_SIZE)
-    image = upload(glance, cleanup, content, store=family_store)
-    watch = AttachmentWatch(cinder, volume_of(glance_service, image["id"]))
+    content, image, watch = watched_image(
+        glance, glance_service, cinder, cleanup, family_store, SLOW_SIZE)
     slow = Download(glance, image["id"], content, SLOW_PACE)
     holder = threading.Thread(target=slow.run)
     holder.start()
