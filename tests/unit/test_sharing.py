@@ -498,12 +498,20 @@ def test_unprivileged_readers_take_the_volume_over_once_per_share(
                             ["umount", mount_point]]
 
 
-@unprivileged_nfs
-def test_a_volume_that_cannot_be_taken_over_is_released_at_once(
-        env: Env, tmp_path: pathlib.Path) -> None:
+
+def chown_refused(env: Env, tmp_path: pathlib.Path
+                  ) -> tuple[Store, str, Any, Shared]:
+    """An unprivileged NFS store (its mount point, its root helper, which
+    refuses the takeover's chown) and an image volume Cinder made."""
     store, mount_point, helper = unprivileged_nfs_store(env, tmp_path)
     image = made_by_cinder(env, store, pattern(100))
     helper.refused.add("chown")
+    return store, mount_point, helper, image
+
+@unprivileged_nfs
+def test_a_volume_that_cannot_be_taken_over_is_released_at_once(
+        env: Env, tmp_path: pathlib.Path) -> None:
+    store, mount_point, helper, image = chown_refused(env, tmp_path)
     with pytest.raises(Exception, match="chown refused"):
         store.get(image.location)
     assert store.runtime.journal.records() == []

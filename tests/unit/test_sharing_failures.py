@@ -11,15 +11,13 @@ from glance_store import exceptions as gs_exc
 from glance_store_cinder import journal as jr
 from tests.unit.harness import CHUNK
 from tests.unit.harness import Env
-from tests.unit.harness import pattern
 from tests.unit.test_sharing import SHARED_FAMILIES
 from tests.unit.test_sharing import WORKERS
 from tests.unit.test_sharing import Shared
-from tests.unit.test_sharing import made_by_cinder
+from tests.unit.test_sharing import chown_refused
 from tests.unit.test_sharing import records
 from tests.unit.test_sharing import stored
 from tests.unit.test_unprivileged import unprivileged_nfs
-from tests.unit.test_unprivileged import unprivileged_nfs_store
 
 
 @pytest.fixture
@@ -72,9 +70,7 @@ def test_a_failed_connect_forgets_the_share_and_its_reader(
 @unprivileged_nfs
 def test_a_takeover_failure_is_reported_when_the_release_fails_too(
         env: Env, tmp_path: pathlib.Path) -> None:
-    store, mount_point, helper = unprivileged_nfs_store(env, tmp_path)
-    image = made_by_cinder(env, store, pattern(100))
-    helper.refused.add("chown")
+    store, mount_point, helper, image = chown_refused(env, tmp_path)
     env.cloud.fail_next("DELETE", r"/attachments/", 500)
     # the chown's error, not the release's
     with pytest.raises(OSError, match="chown refused"):
