@@ -96,32 +96,34 @@ def identity_env(sec: Secrets, ks: KeystoneInfo) -> Env:
     }
 
 
+def _export_env(share: str, export: tuple[str, str, str], backend: str,
+                pools: list[str], loopdev: str, volume_type: str) -> Env:
+    """What every NFS export of the stack records: where it lives, its
+    size, the loop device under it, its Cinder backend and volume type."""
+    export_dir, export_image, export_size = export
+    return {"share": share, "export_dir": export_dir,
+            "export_image": export_image, "export_size": export_size,
+            "loop_device": loopdev, "backend": backend, "pools": pools,
+            "volume_type": volume_type}
+
+
 def tmpfs_share_env(pools: list[str], loopdev: str) -> Env:
     """The RAM-backed share (bench --export tmpfs)."""
     return {
-        "share": TMPFS_SHARE,
-        "export_dir": P.tmpfs_dir,
-        "export_image": P.tmpfs_img,
-        "export_size": TMPFS_EXPORT_SIZE,
+        **_export_env(TMPFS_SHARE,
+                      (P.tmpfs_dir, P.tmpfs_img, TMPFS_EXPORT_SIZE),
+                      TMPFS_BACKEND, pools, loopdev, VOLUME_TYPES["tmpfs"]),
         "tmpfs_size": TMPFS_SIZE,
-        "loop_device": loopdev,
-        "backend": TMPFS_BACKEND,
-        "pools": pools,
-        "volume_type": VOLUME_TYPES["tmpfs"],
         "cinder_mount_point_base": P.cinder_mnt,
     }
 
 
 def small_share_env(pools: list[str], loopdev: str) -> Env:
+    """The small share that fills up (the fault tests' ENOSPC)."""
     return {
-        "share": SMALL_SHARE,
-        "export_dir": P.small_dir,
-        "export_image": P.small_img,
-        "export_size": SMALL_EXPORT_SIZE,
-        "loop_device": loopdev,
-        "backend": SMALL_BACKEND,
-        "pools": pools,
-        "volume_type": VOLUME_TYPES["small"],
+        **_export_env(SMALL_SHARE,
+                      (P.small_dir, P.small_img, SMALL_EXPORT_SIZE),
+                      SMALL_BACKEND, pools, loopdev, VOLUME_TYPES["small"]),
         "glance_store": "small",
     }
 

@@ -37,16 +37,28 @@ def admin_token(sec: Secrets) -> str:
 
 
 class Keystone:
-    """Idempotent creation of identity resources, as admin."""
+    """Idempotent creation of identity resources, as admin.
+
+    ``changed`` says whether anything was created or altered: Keystone
+    caches catalogs, assignments and tokens' contents per worker process
+    (``oslo_cache.dict``), and a change made through one worker leaves the
+    other's cache stale for ``[cache] expiration_time``.
+    """
 
     def __init__(self, sec: Secrets) -> None:
         self.token, self.body = password_auth("admin", sec["admin"], "admin")
+        self.changed = False
 
     def get(self, path: str) -> Any:
         return api("GET", AUTH_URL + path, token=self.token)[0]
 
     def post(self, path: str, body: object) -> Any:
+        self.changed = True
         return api("POST", AUTH_URL + path, body, token=self.token)[0]
+
+    def patch(self, path: str, body: object) -> Any:
+        self.changed = True
+        return api("PATCH", AUTH_URL + path, body, token=self.token)[0]
 
     def find(self, kind: str, name: str, **query: str) -> Resource | None:
         q = "&".join(["name=%s" % name] +
@@ -79,13 +91,16 @@ class Keystone:
             "auth": {"identity": {"methods": ["password"], "password": {
                 "user": {"id": u["id"], "password": password}}}}})
         if status != 201:
-            api("PATCH", AUTH_URL + "/users/" + u["id"], {"user": {
-                "password": password, "enabled": True}}, token=self.token)
+            self.patch("/users/" + u["id"], {"user": {
+                "password": password, "enabled": True}})
         return u
 
     def grant(self, project: Resource, user: Resource, role: Resource) -> None:
-        api("PUT", AUTH_URL + "/projects/%s/users/%s/roles/%s" % (
-            project["id"], user["id"], role["id"]), token=self.token)
+        path = AUTH_URL + "/projects/%s/users/%s/roles/%s" % (
+            project["id"], user["id"], role["id"])
+        if http("HEAD", path, token=self.token)[0] != 204:
+            self.changed = True
+            api("PUT", path, token=self.token)
 
     def endpoint(self, stype: str, sname: str, url: str) -> None:
         items = self.get("/services?type=%s" % stype)["services"]
@@ -99,8 +114,8 @@ class Keystone:
                     "service_id": s["id"], "interface": iface, "url": url,
                     "region_id": REGION, "enabled": True}})
             elif mine[0]["url"] != url:
-                api("PATCH", AUTH_URL + "/endpoints/" + mine[0]["id"],
-                    {"endpoint": {"url": url}}, token=self.token)
+                self.patch("/endpoints/" + mine[0]["id"],
+                           {"endpoint": {"url": url}})
 
 
 def app_credential_valid(cur: Resource, user_id: str) -> bool:
@@ -141,6 +156,7 @@ class KeystoneInfo:
     users: dict[str, Resource]
     demos: list[Resource]
     app_cred: Resource
+    changed: bool       # anything created or altered (see Keystone)
 
 
 def setup_demos(ks: Keystone, sec: Secrets,
@@ -177,4 +193,4 @@ def setup_keystone(sec: Secrets) -> KeystoneInfo:
     return KeystoneInfo(
         admin_project_id=ks.body["token"]["project"]["id"],
         service_project_id=service["id"], users=users, demos=demos,
-        app_cred=ac)
+        app_cred=ac, changed=ks.changed)

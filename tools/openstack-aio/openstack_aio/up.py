@@ -270,6 +270,17 @@ def wait_keystone(r: UpRun) -> None:
     mark("start-keystone", r.spawned_at["keystone"])
     with phase("setup-keystone"):
         r.ks_info = setup_keystone(r.sec)
+    if r.ks_info.changed:
+        # Each Keystone worker caches in its own memory: the one that did
+        # not serve a change would hand out catalogs and role lists from
+        # before it (a fresh machine: tokens without the volume endpoint)
+        # for the cache's expiration time.
+        with phase("restart-keystone"):
+            keystone = r.svc["keystone"]
+            keystone.stop()
+            keystone.start()
+            keystone.wait_healthy(WAIT, logs=[P.logfile("keystone.log")])
+        r.restarted.add("keystone")
 
 
 def spawn_cinder_and_glance(r: UpRun) -> None:
