@@ -13,6 +13,7 @@ naming the holding host, never a 500.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import socket
@@ -92,22 +93,39 @@ def turns(watch: AttachmentWatch) -> list[str]:
     return order
 
 
-def watched_image(glance: Glance, glance_service: Glance, cinder: Any,
-                  cleanup: Cleanup, store: str, size: int
-                  ) -> tuple[Content, dict[str, Any], AttachmentWatch]:
-    """A new image of ``store`` and a watch on its volume's attachments."""
-    content = Content(size)
-    image = upload(glance, cleanup, content, store=store)
-    return content, image, AttachmentWatch(
-        cinder, volume_of(glance_service, image["id"]))
+@dataclasses.dataclass
+class TwoHosts:
+    """Both hosts' glance-api, and what a test needs around them."""
+
+    glance: Glance          # host A
+    glance_b: Glance
+    host_b: dict[str, Any]
+    glance_service: Glance
+    cinder: Any
+    cleanup: Cleanup
+    store: str              # of the family under test
+
+    def watched_image(self, size: int
+                      ) -> tuple[Content, dict[str, Any], AttachmentWatch]:
+        """A new image of the store and a watch on its attachments."""
+        content = Content(size)
+        image = upload(self.glance, self.cleanup, content, store=self.store)
+        return content, image, AttachmentWatch(
+            self.cinder, volume_of(self.glance_service, image["id"]))
 
 
-def test_readers_on_two_hosts_take_turns(
-        glance: Glance, glance_b: Glance, glance_service: Glance,
-        cinder: Any, cleanup: Cleanup, family_store: str,
-        host_b: dict[str, Any]) -> None:
-    content, image, watch = watched_image(
-        glance, glance_service, cinder, cleanup, family_store, SIZE)
+@pytest.fixture
+def two_hosts(glance: Glance, glance_b: Glance, host_b: dict[str, Any],
+              glance_service: Glance, cinder: Any, cleanup: Cleanup,
+              family_store: str) -> TwoHosts:
+    return TwoHosts(glance, glance_b, host_b, glance_service, cinder,
+                    cleanup, family_store)
+
+
+def test_readers_on_two_hosts_take_turns(two_hosts: TwoHosts) -> None:
+    glance, glance_b, host_b = \
+        two_hosts.glance, two_hosts.glance_b, two_hosts.host_b
+    content, image, watch = two_hosts.watched_image(SIZE)
     on_a = [Download(glance, image["id"], content, PACE)
             for _ in range(PER_HOST)]
     on_b = [Download(glance_b, image["id"], content, PACE)
@@ -140,7 +158,7 @@ def test_readers_on_two_hosts_take_turns(
     assert_nothing_left(host_b, watch)
     for name, group in (("A", on_a), ("B", on_b)):
         print("\n%s host %s: first bytes %s s, ends %s s" % (
-            family_store, name,
+            two_hosts.store, name,
             " ".join("%.1f" % (d.first_byte - t0) for d in group
                      if d.first_byte is not None),
             " ".join("%.1f" % (d.ended - t0) for d in group
@@ -148,11 +166,10 @@ def test_readers_on_two_hosts_take_turns(
 
 
 def test_a_reader_on_the_other_host_gives_up_after_the_bound(
-        glance: Glance, glance_b: Glance, glance_service: Glance,
-        cinder: Any, cleanup: Cleanup, family_store: str,
-        host_b: dict[str, Any]) -> None:
-    content, image, watch = watched_image(
-        glance, glance_service, cinder, cleanup, family_store, SLOW_SIZE)
+        two_hosts: TwoHosts) -> None:
+    glance, glance_b, host_b = \
+        two_hosts.glance, two_hosts.glance_b, two_hosts.host_b
+    content, image, watch = two_hosts.watched_image(SLOW_SIZE)
     slow = Download(glance, image["id"], content, SLOW_PACE)
     holder = threading.Thread(target=slow.run)
     holder.start()
@@ -184,4 +201,4 @@ def test_a_reader_on_the_other_host_gives_up_after_the_bound(
     assert (after.status, after.error) == (200, None)
     assert_nothing_left(host_b, watch)
     print("\n%s: host B answered %d after %.1f s (bound %.0f s)"
-          % (family_store, status, waited, bound))
+          % (two_hosts.store, status, waited, bound))
