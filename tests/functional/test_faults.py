@@ -359,7 +359,7 @@ def test_cinder_api_down_30s_mid_upload_is_500_then_cleaned(
                                           ("rabbitmq", 20)])
 def test_control_plane_down_mid_upload_is_survived(
         aio: dict[str, Any], glance: Glance, cinder: Any, cleanup: Cleanup,
-        name: str, lasting: float) -> None:
+        family_store: str, name: str, lasting: float) -> None:
     """Keystone: every token the upload needs is already issued and
     validated (cached by the store's session and by Cinder's and Glance's
     keystonemiddleware): the upload completes.  RabbitMQ: the detach's
@@ -368,7 +368,7 @@ def test_control_plane_down_mid_upload_is_survived(
     active and bit-exact, nothing left."""
     content = Content(OUTAGE_SIZE)
     image_id, out = upload_during_outage(
-        aio, glance, cleanup, Outage(name, lasting), "fast")
+        aio, glance, cleanup, Outage(name, lasting), family_store)
     assert out.status == 204, (out.status, out.text)
     image = glance.show(image_id)
     assert_image_matches(image, content)
@@ -381,7 +381,7 @@ STUCK_TIMEOUT = 20      # cinder_state_transition_timeout for that row
 
 def test_cinder_volume_down_is_a_bounded_wait_then_cleaned(
         aio: dict[str, Any], glance: Glance, cinder: Any,
-        cleanup: Cleanup) -> None:
+        cleanup: Cleanup, family_store: str) -> None:
     """The scheduler still counts cinder-volume up and hands it the
     create, which waits in RabbitMQ: the volume stays ``creating``.  The
     driver waits one cinder_state_transition_timeout (lowered to 20 s for
@@ -391,7 +391,7 @@ def test_cinder_volume_down_is_a_bounded_wait_then_cleaned(
     and the worker retries the delete in the background until
     cinder-volume is back and has settled the volume."""
     image_id = cleanup.image(glance.create()["id"])
-    with glance_options({"fast.cinder_state_transition_timeout":
+    with glance_options({family_store + ".cinder_state_transition_timeout":
                          str(STUCK_TIMEOUT)}):
         outage = Outage("cinder-volume", STUCK_TIMEOUT + 10)
         log = LogTail(aio["logs"]["glance-api"])
@@ -399,7 +399,8 @@ def test_cinder_volume_down_is_a_bounded_wait_then_cleaned(
         try:
             t0 = time.monotonic()
             resp = put_file(glance, image_id,
-                            KnownLengthBody(Content(8 * MiB)))
+                            KnownLengthBody(Content(8 * MiB)),
+                            store=family_store)
             waited = time.monotonic() - t0
         finally:
             outage.end()
@@ -414,7 +415,7 @@ def test_cinder_volume_down_is_a_bounded_wait_then_cleaned(
                    and not image_volumes(cinder, image_id), 180,
                    "stuck volume of image %s deleted" % image_id)
         assert glance.show(image_id)["status"] == "queued"
-        still_serving(glance, cleanup)
+        still_serving(glance, cleanup, store=family_store)
 
 
 # -- an attachment DELETE refused by Cinder's policy -------------------------
