@@ -137,6 +137,16 @@ class Storm:
         for thread in self.threads:
             thread.join(600)
 
+    def timeline(self) -> str:
+        """Each download's first byte and end, in seconds from the start."""
+        t0 = min(d.started for d in self.downloads if d.started is not None)
+
+        def at(moment: float | None) -> str:
+            return "-" if moment is None else "%.2f" % (moment - t0)
+        return "first bytes and ends (s): " + ", ".join(
+            "%s..%s" % (at(d.first_byte), at(d.ended))
+            for d in self.downloads)
+
 
 def test_sixteen_paced_downloads_share_one_attachment(
         glance: Glance, glance_service: Glance,  # noqa: F811
@@ -159,7 +169,7 @@ def test_sixteen_paced_downloads_share_one_attachment(
     # one ended
     first_end = min(d.ended for d in downloads if d.ended is not None)
     assert all(d.first_byte is not None and d.first_byte < first_end
-               for d in downloads)
+               for d in downloads), storm.timeline()
     # one attachment for the whole storm, the same throughout
     during = {ids for ids in watch.seen if ids}
     assert len(during) == 1 and all(len(ids) == 1 for ids in during), \
