@@ -93,6 +93,9 @@ PINS = {
     "glance": ["glance==33.0.0", "glance-store==5.7.0", "gunicorn==27.0.1",
                "python-cinderclient==9.10.0", "os-brick==7.1.1",
                "keystonemiddleware==13.0.1", "python-glanceclient==4.13.0",
+               # glance-rootwrap (the root helper of an unprivileged
+               # glance-api) is oslo.rootwrap's; glance does not require it.
+               "oslo.rootwrap",
                "setuptools>=68", "wheel"],
 }
 CONSTRAINTS = os.path.join(HERE, "constraints.txt")
