@@ -66,8 +66,8 @@ def tree_times(root: int) -> dict[int, tuple[float, float]]:
     table = {int(p): st for p in os.listdir("/proc") if p.isdigit()
              and (st := _proc_stat(p)) is not None}
     children: dict[int, list[int]] = {}
-    for pid, st in table.items():
-        children.setdefault(st[0], []).append(pid)
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
     out: dict[int, tuple[float, float]] = {}
     todo = [root] if root in table else []
     while todo:
