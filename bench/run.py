@@ -286,8 +286,8 @@ class Run:
         return publish(self.results, run, self.samples, self.findings,
                        self.lost, data_bytes(self.profile))
 
-    def cleanup(self) -> None:
-        self.children.stop()
+    def stop_e2e(self) -> None:
+        """The in-tree glance-api stopped, the run's images deleted."""
         try:
             self.second.stop()
             if self.e2e and self.env:
@@ -295,6 +295,10 @@ class Run:
         except Exception as exc:
             log("bench: stopping the end-to-end rows' glance-api or "
                 "deleting their images failed: %s" % exc)
+
+    def cleanup(self) -> None:
+        self.children.stop()
+        self.stop_e2e()
         try:
             if self.admin is not None:
                 left = cleanup.retrying(lambda: cleanup.sweep(

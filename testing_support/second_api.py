@@ -13,10 +13,11 @@ rootwrap configuration and lock paths, as a host switching drivers keeps
 them.
 
 glance-rootwrap admits only what the stack's filters name.  While this
-glance-api is set up, one extra filter file in the stack's ``rootwrap.d`` admits what the
-in-tree driver runs beyond them: ``mount``, ``umount`` and ``chown`` (it
-mounts the share itself, at ``<base>/<sha256 of the share>``, and chowns
-the volume file without ``-h``: neither matches this store's filters).
+glance-api is set up, one extra filter file in the stack's ``rootwrap.d``
+admits what the in-tree driver runs beyond them: ``mount``, ``umount``
+and ``chown`` (it mounts the share itself, at
+``<base>/<sha256 of the share>``, and chowns the volume file without
+``-h``: neither matches this store's filters).
 privsep-helper needs no filter: oslo.rootwrap always admits it.  The file
 is removed when its ``ExitStack`` closes (the test's module ends, the
 benchmark stops it), and by the stack's next ``up`` if that could not.
