@@ -78,6 +78,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     unknown = set(args.workloads) - set(WORKLOADS)
     if unknown:
         p.error("unknown workloads: %s" % ", ".join(sorted(unknown)))
+    if args.export != "disk" and set(args.workloads) & set(exports.E2E):
+        p.error("the end-to-end rows run on the disk-backed export only "
+                "(the stack's glance-api has no store on the tmpfs one)")
     args.contenders = [c for c in args.contenders.split(",") if c]
     if set(args.contenders) - set(CONTENDERS):
         p.error("contenders are: %s" % ", ".join(CONTENDERS))

@@ -140,7 +140,9 @@ class Contender:
 
     # -- helpers --------------------------------------------------------
     def new_image_id(self) -> str:
-        return self.prefix + str(uuid.uuid4())[14:]
+        """A UUID (Glance checks the form) made of the run's prefix (8-4-4
+        hex digits) and the last two groups of a random one."""
+        return self.prefix + str(uuid.uuid4())[19:]
 
     def location(self, uri: str) -> tuple[Any, Any]:
         """The store that holds ``cinder://<store>/<id>``, and its location.

@@ -4,7 +4,11 @@ and the bytes of the devices under the export.
 The process figures (``getrusage``) cover every thread of the worker: the
 drivers hash in threads.  The machine figures (``/proc/stat``) also cover
 what the call makes others do: the kernel's writeback and loop-device
-threads, the privsep daemon, Cinder's services on this host.
+threads, the privsep daemon, Cinder's services on this host.  For the
+end-to-end rows, a process tree (a glance-api: its gunicorn master and
+everything below it, workers, sudo, privsep daemons) is measured too, from
+``/proc/<pid>/stat``: its live processes' user and system time and what
+they collected from children they reaped.
 """
 
 from __future__ import annotations
@@ -40,6 +44,48 @@ def machine_times() -> dict[str, float]:
         return {}
     return {name: int(value) / _TICK
             for name, value in zip(_COLUMNS, fields, strict=False)}
+
+
+def _proc_stat(pid: str) -> tuple[int, float, float] | None:
+    """(parent pid, user, system seconds, reaped children's included)."""
+    try:
+        with open("/proc/%s/stat" % pid, encoding="ascii",
+                  errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    # Fields after "(comm)": state is field 3, so field n is rest[n - 3].
+    rest = text[text.rindex(")") + 2:].split()
+    user = (int(rest[11]) + int(rest[13])) / _TICK
+    system = (int(rest[12]) + int(rest[14])) / _TICK
+    return int(rest[1]), user, system
+
+
+def tree_times(root: int) -> dict[int, tuple[float, float]]:
+    """User and system seconds of ``root`` and of its descendants."""
+    table = {int(p): st for p in os.listdir("/proc") if p.isdigit()
+             and (st := _proc_stat(p)) is not None}
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    out: dict[int, tuple[float, float]] = {}
+    todo = [root] if root in table else []
+    while todo:
+        pid = todo.pop()
+        out[pid] = table[pid][1:]
+        todo += children.get(pid, [])
+    return out
+
+
+def tree_between(start: dict[int, tuple[float, float]],
+                 end: dict[int, tuple[float, float]]) -> dict[str, float]:
+    """The tree's CPU seconds from ``start`` to ``end`` (a process that
+    exited meanwhile counts through its parent's reaped children)."""
+    user = sum(u - start.get(pid, (0.0, 0.0))[0]
+               for pid, (u, _) in end.items())
+    system = sum(s - start.get(pid, (0.0, 0.0))[1]
+                 for pid, (_, s) in end.items())
+    return {"api_user_s": user, "api_sys_s": system}
 
 
 def snapshot() -> Snapshot:
@@ -86,19 +132,25 @@ class Meter:
     ``meter.io`` (bytes of the devices named in ``devices``, see
     :mod:`bench.disks`)."""
 
-    def __init__(self, devices: dict[str, str] | None = None) -> None:
+    def __init__(self, devices: dict[str, str] | None = None,
+                 tree: int | None = None) -> None:
         self.devices = devices or {}
+        self.tree = tree     # a process whose tree is measured too
         self.seconds: dict[str, float] = {}
         self.io: dict[str, int] = {}
 
     @contextmanager
     def measure(self) -> Iterator[Meter]:
         io_start = disks.counters(self.devices)
+        tree = tree_times(self.tree) if self.tree else {}
         start = snapshot()
         try:
             yield self
         finally:
             self.seconds = between(start, snapshot())
+            if self.tree:
+                self.seconds.update(tree_between(
+                    tree, tree_times(self.tree)))
             io_end = disks.counters(self.devices)
             self.io = {k: v - io_start[k] for k, v in io_end.items()
                        if k in io_start}

@@ -24,12 +24,25 @@ def healthy() -> bool:
     return done.returncode == 0
 
 
-def start(log: Callable[[str], None]) -> float:
-    """``tools/openstack-aio/up --no-glance``; the seconds it took."""
-    log("bench: starting the environment: tools/openstack-aio/up "
-        "--no-glance")
+def glance_answers(env: dict[str, Any]) -> bool:
+    """The stack's glance-api answers (the end-to-end rows need it)."""
+    import urllib.request
+    try:
+        with urllib.request.urlopen(env["glance"]["url"] + "/healthcheck",
+                                    timeout=5) as resp:
+            return bool(resp.status == 200)
+    except (OSError, KeyError):
+        return False
+
+
+def start(log: Callable[[str], None], glance: bool = False) -> float:
+    """``tools/openstack-aio/up --no-glance`` (``glance``: with it); the
+    seconds it took."""
+    argv = [str(AIO / "up")] + ([] if glance else ["--no-glance"])
+    log("bench: starting the environment: tools/openstack-aio/up%s"
+        % ("" if glance else " --no-glance"))
     t0 = time.monotonic()
-    proc = subprocess.Popen([str(AIO / "up"), "--no-glance"],
+    proc = subprocess.Popen(argv,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     assert proc.stdout is not None
@@ -37,8 +50,7 @@ def start(log: Callable[[str], None]) -> float:
         log("  " + line.rstrip())
     rc = proc.wait()
     if rc != 0:
-        raise RuntimeError("tools/openstack-aio/up --no-glance failed "
-                           "(exit %d)" % rc)
+        raise RuntimeError("%s failed (exit %d)" % (" ".join(argv), rc))
     return time.monotonic() - t0
 
 
@@ -54,14 +66,16 @@ def cinder_answers(env: dict[str, Any]) -> bool:
 
 
 def ensure(log: Callable[[str], None], allow_start: bool = True,
-           wait: float = 600) -> tuple[dict[str, Any], float]:
-    """The environment, up; and how long starting it took (0 if it ran).
+           wait: float = 600, glance: bool = False
+           ) -> tuple[dict[str, Any], float]:
+    """The environment, up (``glance``: with its glance-api); and how long
+    starting it took (0 if it ran).
 
     Another user may be restarting the services: an environment that
     does not answer is waited for (and started again, at most twice)
     until ``wait`` seconds have passed.
     """
-    starts = _Starts(log, allowed=2 if allow_start else 0)
+    starts = _Starts(log, allowed=2 if allow_start else 0, glance=glance)
     try:
         env = Poller(timeout=wait, first_interval=5, growth=1.0).wait(
             starts.look, lambda found: found is not None,
@@ -77,17 +91,23 @@ def ensure(log: Callable[[str], None], allow_start: bool = True,
 class _Starts:
     """One look at the environment, starting it when it is down."""
 
-    def __init__(self, log: Callable[[str], None], allowed: int) -> None:
+    def __init__(self, log: Callable[[str], None], allowed: int,
+                 glance: bool = False) -> None:
         self.log = log
         self.left = allowed
         self.seconds = 0.0
+        self.glance = glance
+
+    def healthy(self) -> bool:
+        return healthy() and (not self.glance or glance_answers(
+            json.loads(ENV_JSON.read_text())))
 
     def look(self) -> dict[str, Any] | None:
-        ok = healthy()
+        ok = self.healthy()
         if not ok and self.left:
             self.left -= 1
-            self.seconds += start(self.log)
-            ok = healthy()
+            self.seconds += start(self.log, self.glance)
+            ok = self.healthy()
         if ok:
             env: dict[str, Any] = json.loads(ENV_JSON.read_text())
             if cinder_answers(env):

@@ -172,6 +172,10 @@ def _cpu_text(s: dict[str, Any] | None) -> str:
     text = "process %.2f user + %.2f sys, machine %.2f busy" % (
         cpu.get("proc_user_s", 0.0), cpu.get("proc_sys_s", 0.0),
         cpu.get("machine_busy_s", 0.0))
+    if "api_user_s" in cpu:
+        # The end-to-end rows: the process is the client.
+        text = "glance-api %.2f user + %.2f sys, client %s" % (
+            cpu["api_user_s"], cpu.get("api_sys_s", 0.0), text[8:])
     io = (s or {}).get("io_median_bytes", {})
     if "disk_written_bytes" in io:
         text += ", disk written %.0f MiB" % (io["disk_written_bytes"] / MiB)

@@ -19,6 +19,7 @@ from bench import environment
 from bench import exports
 from bench import machine
 from bench import output
+from bench import second
 from bench import summary as bench_summary
 from bench.children import Children
 from bench.children import Outcome
@@ -76,6 +77,10 @@ class Run:
         self.lost: list[str] = []       # what makes the run rejected
         self.env: dict[str, Any] = {}
         self.admin: Any = None
+        # The end-to-end rows: the stack's glance-api, and one with the
+        # in-tree driver that the run starts (bench/second.py).
+        self.e2e = second.wanted(args.workloads)
+        self.second = second.SecondApi(log)
 
     # -- between processes -------------------------------------------------
     def mount_bases(self) -> list[pathlib.Path]:
@@ -125,10 +130,12 @@ class Run:
                          or rnd < self.profile.secondary_rounds)
                      and (w not in CURVE or rnd < self.profile.curve_rounds)]
         for contender in order(self.args.contenders, rnd):
-            self.attempts(contender, rnd, "bench.worker", dict(
-                common, contender=contender, workloads=workloads,
-                image_prefix=self.image_prefix(rnd, contender),
-                workdir=str(self.workdir / contender)), workloads)
+            spec = dict(common, contender=contender, workloads=workloads,
+                        image_prefix=self.image_prefix(rnd, contender),
+                        workdir=str(self.workdir / contender))
+            if second.wanted(workloads):
+                spec["glance_api"] = self.second.spec(self.env, contender)
+            self.attempts(contender, rnd, "bench.worker", spec, workloads)
 
     def attempts(self, who: str, rnd: int, module: str,
                  spec: dict[str, Any], workloads: list[str],
@@ -150,8 +157,9 @@ class Run:
             self.findings.append("%s round %d: environment outage, "
                                  "repeated" % (who, rnd))
             env, _ = environment.ensure(
-                log, allow_start=not self.args.no_start)
+                log, allow_start=not self.args.no_start, glance=self.e2e)
             self.env = exports.select(env, self.args.export)
+            self.second.ensure()
         else:
             self.lost.append("%s round %d: lost to outages" % (who, rnd))
         self.take(outcome, who, rnd, workloads)
@@ -216,9 +224,13 @@ class Run:
         for old in self.logs.glob("*"):
             old.unlink()
         env, env_start = environment.ensure(
-            log, allow_start=not self.args.no_start)
+            log, allow_start=not self.args.no_start, glance=self.e2e)
         self.env = exports.select(env, self.args.export)
         self.admin = cleanup.admin_client(self.env)
+        if self.e2e:
+            second.sweep_images(self.env, IMAGE_MARK, log)
+        if self.e2e and INTREE in self.args.contenders:
+            self.second.start(self.env)
         marks = ["image-" + IMAGE_MARK, BASELINE_MARK]
         stale = cleanup.retrying(lambda: cleanup.named(self.admin, marks),
                                  log=log)
@@ -248,6 +260,7 @@ class Run:
             log("round %d/%d (%.0f s elapsed)" % (rnd + 1, self.rounds,
                                                    time.monotonic() - t0))
             self.round(rnd)
+        self.findings += self.second.stop()
         duration = time.monotonic() - t0
         if self.args.profile:
             self.profile_pass()
@@ -273,8 +286,19 @@ class Run:
         return publish(self.results, run, self.samples, self.findings,
                        self.lost, data_bytes(self.profile))
 
+    def stop_e2e(self) -> None:
+        """The in-tree glance-api stopped, the run's images deleted."""
+        try:
+            self.second.stop()
+            if self.e2e and self.env:
+                second.sweep_images(self.env, IMAGE_MARK + self.run_id, log)
+        except Exception as exc:
+            log("bench: stopping the end-to-end rows' glance-api or "
+                "deleting their images failed: %s" % exc)
+
     def cleanup(self) -> None:
         self.children.stop()
+        self.stop_e2e()
         try:
             if self.admin is not None:
                 left = cleanup.retrying(lambda: cleanup.sweep(

@@ -59,6 +59,13 @@ ROWS = (
     Row("block_add_known_durable", "... until on disk (add + fsync of the "
         "backing file)", "none"),
     Row("block_get", "block device: get {known}, cold cache", "none"),
+    # Through a glance-api (bench/e2e.py): ours the stack's, in-tree a
+    # second one on the same stack.  No floor: glance-api's own work is
+    # not among the limits.
+    Row("e2e_upload", "glance-api: upload {known}, Content-Length, until "
+        "active", "none"),
+    Row("e2e_download", "glance-api: download {known}, cold cache",
+        "none"),
 )
 
 ATTACH_STEPS = ("attachment_create", "attachment_update", "connect",

@@ -14,7 +14,8 @@ Row = dict[str, Any]
 # 1 / latency, so 2.0 is half the latency).
 IN_TREE_GOALS = {"add_known": 1.6, "add_unknown_small": 2.0,
                  "add_unknown_large": 2.0, "add_small": 2.0, "get": 1.0,
-                 "concurrent_add": 1.5, "concurrent_get": 1.5}
+                 "concurrent_add": 1.5, "concurrent_get": 1.5,
+                 "e2e_upload": 1.5}
 FLOOR_GOAL = 0.8
 SMALL_OVERHEAD_MS = 50.0
 
@@ -49,7 +50,7 @@ def evaluate(rows: list[Row]) -> list[dict[str, Any]]:
     by = {r["workload"]: r for r in rows}
     t = _Targets()
     for w in ("add_known", "add_unknown_small", "add_unknown_large",
-              "get", "concurrent_add", "concurrent_get"):
+              "get", "concurrent_add", "concurrent_get", "e2e_upload"):
         r = by.get(w)
         if r is None:
             continue

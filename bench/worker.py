@@ -25,6 +25,8 @@ from bench.contender import Timed
 from bench.contender import together
 from bench.cpu import Meter
 from bench.data import curve_slice
+from bench.e2e import E2E_WORKLOADS
+from bench.e2e import GlanceApiImages
 from bench.hot import HOT_WORKLOADS
 from bench.hot import HotImages
 
@@ -35,7 +37,8 @@ LOG = logging.getLogger("bench.worker")
 WORKLOADS = ("add_known", "get", "add_unknown_small", "add_unknown_large",
              "add_small", "concurrent_add", "concurrent_get",
              "sparse_dense", "sparse_thin", "block_add_known", "block_get",
-             "curve_known", "curve_unknown", *HOT_WORKLOADS)
+             "curve_known", "curve_unknown", *HOT_WORKLOADS,
+             *E2E_WORKLOADS)
 # Run in the first ``secondary_rounds`` rounds only; the others are the
 # headline rows, run in every round.
 SECONDARY = ("add_unknown_large", "concurrent_add", "concurrent_get",
@@ -54,7 +57,7 @@ def _errors(names: list[str], results: list[tuple[str, Any]]
             if r[0] != "ok"]
 
 
-class Worker(HotImages, Contender):
+class Worker(GlanceApiImages, HotImages, Contender):
     def __init__(self, spec: dict[str, Any]) -> None:
         super().__init__(spec)
         self.round = spec["round"]
@@ -269,12 +272,19 @@ class Worker(HotImages, Contender):
         self.info["warm_up_s"] = time.perf_counter() - start
 
     def run(self) -> int:
+        workloads = self.spec["workloads"]
         try:
-            self.configure()
-            self.warm_up()
+            # The end-to-end rows' contender is a glance-api, not a store
+            # of this process: no stores when they are all it runs.
+            if any(w not in E2E_WORKLOADS for w in workloads):
+                self.configure()
+                self.warm_up()
+            if any(w in E2E_WORKLOADS for w in workloads):
+                self.e2e_warm_up()
         except Exception as exc:
             LOG.exception("configuring %s failed", self.contender)
             self.info["error"] = "configure failed: %s" % exc
+            self.e2e_sweep()
             self.flush()
             return 2
         try:
@@ -290,6 +300,7 @@ class Worker(HotImages, Contender):
             return 0
         finally:
             self.workload = None
+            self.e2e_sweep()
             try:
                 cleanup.sweep(self.admin, ["image-" + self.prefix])
             except Exception:

@@ -1,7 +1,7 @@
 """Switching glance-api from glance_store's in-tree cinder driver to this
 one, and back, on the same database and the same Cinder.
 
-A second glance-api (tests/functional/migration_api.py, port 9393) is
+A second glance-api (testing_support/second_api.py, port 9393) is
 started with the in-tree driver, single-store (``stores = cinder``), then
 multi-store (``enabled_backends = fast:cinder,slow:cinder``), then restarted
 with this driver (``fast:volume,slow:volume``), then with the in-tree
@@ -29,10 +29,11 @@ import pytest
 from cinderclient import api_versions
 from cinderclient.v3 import client as cinder_v3
 
+from testing_support import second_api
 from testing_support import stack as aio_stack
-from tests.functional import migration_api
-from tests.functional.migration_api import Driver
-from tests.functional.migration_api import MigrationApi
+from testing_support.second_api import Driver
+from testing_support.second_api import SecondApi
+from testing_support.second_api import in_tree_mounts
 from tests.functional.test_glance_api import Cleanup
 from tests.functional.test_glance_api import Content
 from tests.functional.test_glance_api import Glance
@@ -56,7 +57,6 @@ GiB = 1024 * MiB
 # Not multiples of a block or of a MiB: the tail is read and written too.
 SIZES = {"legacy": 16 * MiB + 4097, "known": 40 * MiB,
          "unknown": 24 * MiB + 12345}
-IN_TREE_MOUNT = re.compile(r"[0-9a-f]{64}")   # fs_mount: sha256 of the share
 
 
 @dataclass
@@ -73,7 +73,7 @@ class Written:
 class Migration:
     """What the module's tests share."""
 
-    api: MigrationApi
+    api: SecondApi
     stack: contextlib.ExitStack
     glance: Glance              # admin, through the second glance-api
     service: Glance             # the service user, through it
@@ -93,7 +93,7 @@ def migration(aio: dict[str, Any], admin_cinder: Any) -> Iterator[Migration]:
     service = aio_stack.session(aio, aio["service_user"])
     stack_glance = Glance(admin, aio["glance"]["url"])
     with contextlib.ExitStack() as stack:
-        api = migration_api.start_in(stack, aio)
+        api = second_api.start_in(stack, aio)
         # Runs first: images and volumes go while Glance still serves them
         # (through the stack's glance-api, which is up whatever happened to
         # the second one).
@@ -101,8 +101,8 @@ def migration(aio: dict[str, Any], admin_cinder: Any) -> Iterator[Migration]:
                           admin_cinder)
         stack.enter_context(cleanup.stack)
         yield Migration(api=api, stack=stack,
-                        glance=Glance(admin, migration_api.URL),
-                        service=Glance(service, migration_api.URL),
+                        glance=Glance(admin, second_api.URL),
+                        service=Glance(service, second_api.URL),
                         stack_glance=stack_glance, cleanup=cleanup,
                         cinder=cinder_v3.Client(
                             session=admin, service_type="volumev3",
@@ -156,14 +156,6 @@ def verify_volume(files: VolumeFiles, volume_id: str,
     print("volume %s: file of %d bytes for an image of %d" % (
         volume_id, length, content.size))
     files.verify(volume_id, Content(max(length, content.size), content.size))
-
-
-def in_tree_mounts(aio: dict[str, Any]) -> list[str]:
-    base = aio["glance"]["mount_point_base"].rstrip("/") + "/"
-    with open("/proc/mounts") as f:
-        points = [line.split()[1] for line in f]
-    return [p for p in points if p.startswith(base)
-            and IN_TREE_MOUNT.fullmatch(p[len(base):])]
 
 
 # -- the in-tree driver writes -------------------------------------------
@@ -299,6 +291,6 @@ def test_stopped_api_leaves_nothing(aio: dict[str, Any],
     share mount of the in-tree driver."""
     m = migration
     m.api.stop()
-    wait_for(lambda: migration_api.processes_using(m.api.state) == [],
+    wait_for(lambda: second_api.processes_using(m.api.state) == [],
              "processes of %s exit" % m.api.state, timeout=30)
     assert in_tree_mounts(aio) == []

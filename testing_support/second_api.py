@@ -1,23 +1,26 @@
-"""A second glance-api for the migration test, beside the stack's own.
+"""A second glance-api beside the stack's own: for the migration test
+(tests/functional/test_migration.py) and the benchmark's end-to-end rows
+(bench/e2e.py).
 
 It is the stack's glance-api as tools/openstack-aio starts it (the same
 glance venv, gunicorn command line, environment and unprivileged ``glance``
 user) with three differences: it listens on ``PORT``, it reads its own
-configuration directory, and its stores are of the type the test asks for
+configuration directory, and its stores are of the type its user asks for
 (glance_store's in-tree ``cinder`` driver, single-store or multi-store, or
 this project's ``volume``).  Everything else in its glance-api.conf is the
 stack's: the same database, Cinder, service user, volume types, mount base,
 rootwrap configuration and lock paths, as a host switching drivers keeps
 them.
 
-glance-rootwrap admits only what the stack's filters name.  While the test
-runs, one extra filter file in the stack's ``rootwrap.d`` admits what the
-in-tree driver runs beyond them: ``mount``, ``umount`` and ``chown`` (it
-mounts the share itself, at ``<base>/<sha256 of the share>``, and chowns
-the volume file without ``-h``: neither matches this store's filters).
+glance-rootwrap admits only what the stack's filters name.  While this
+glance-api is set up, one extra filter file in the stack's ``rootwrap.d``
+admits what the in-tree driver runs beyond them: ``mount``, ``umount``
+and ``chown`` (it mounts the share itself, at
+``<base>/<sha256 of the share>``, and chowns the volume file without
+``-h``: neither matches this store's filters).
 privsep-helper needs no filter: oslo.rootwrap always admits it.  The file
-is removed when the test ends, and by the stack's next ``up`` if the test
-could not.
+is removed when its ``ExitStack`` closes (the test's module ends, the
+benchmark stops it), and by the stack's next ``up`` if that could not.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import sys
 import tempfile
 from typing import Any
 
-_AIO_TOOLS = pathlib.Path(__file__).resolve().parents[2] / "tools" / \
+_AIO_TOOLS = pathlib.Path(__file__).resolve().parents[1] / "tools" / \
     "openstack-aio"
 if str(_AIO_TOOLS) not in sys.path:
     # The stack's own package says how its glance-api is started.
@@ -52,10 +55,15 @@ from openstack_aio import util  # noqa: E402
 PORT = 9393
 HOST = "127.0.0.1"
 URL = "http://%s:%d" % (HOST, PORT)
-NAME = "glance-migration-api"
-FILTERS_NAME = "glance_store_cinder_migration_test.filters"
+NAME = "glance-second-api"
+FILTERS_NAME = "glance_store_cinder_second_api.filters"
 # The stack's stores this glance-api enables.
 STORES = ("fast", "slow")
+
+
+class ApiFailed(AssertionError):
+    """The second glance-api cannot be set up or does not become healthy
+    (an AssertionError: in the migration test, a failed check)."""
 
 
 class Driver(enum.Enum):
@@ -80,7 +88,7 @@ def own_options(conf: configparser.ConfigParser,
             if k not in defaults}
 
 
-def migration_conf(stack_conf: str, driver: Driver,
+def second_conf(stack_conf: str, driver: Driver,
                    state: pathlib.Path, log_file: str) -> str:
     """The stack's glance-api.conf with this glance-api's differences."""
     conf = read_conf(stack_conf)
@@ -117,26 +125,26 @@ def filters_text(stack_conf: str, share: str) -> str:
         .rstrip("/"))
     share_re = re.escape(share)
     return "\n".join([
-        "# Written by tests/functional/migration_api.py while the",
-        "# migration test runs; removed at its end.",
+        "# Written by testing_support/second_api.py while its second",
+        "# glance-api is set up; removed when it is stopped.",
         "[Filters]",
         # fs_mount.mount of the in-tree driver: mount -t nfs [opts] share mp
-        "gsc_migration_in_tree_mount: RegExpFilter, mount, root, mount, "
+        "gsc_second_api_in_tree_mount: RegExpFilter, mount, root, mount, "
         "-t, nfs, %s, %s/[0-9a-f]{64}" % (share_re, mnt),
-        "gsc_migration_in_tree_mount_o: RegExpFilter, mount, root, mount, "
+        "gsc_second_api_in_tree_mount_o: RegExpFilter, mount, root, mount, "
         "-t, nfs, -o, [^ ]+, %s, %s/[0-9a-f]{64}" % (share_re, mnt),
         # fs_mount.umount, and temporary_chown of the volume file
-        "gsc_migration_in_tree_umount: RegExpFilter, umount, root, umount, "
+        "gsc_second_api_in_tree_umount: RegExpFilter, umount, root, umount, "
         "%s/[0-9a-f]{64}" % mnt,
-        "gsc_migration_in_tree_chown: RegExpFilter, chown, root, chown, "
+        "gsc_second_api_in_tree_chown: RegExpFilter, chown, root, chown, "
         "[0-9]+, %s/[0-9a-f]{64}/volume-[0-9a-f-]{36}" % mnt,
         "",
     ])
 
 
 @dataclasses.dataclass
-class MigrationApi:
-    """The second glance-api: started, switched, stopped by the test."""
+class SecondApi:
+    """The second glance-api: started, switched, stopped by its user."""
 
     stack_conf: str
     state: pathlib.Path
@@ -158,7 +166,7 @@ class MigrationApi:
         if self.driver is driver and self.service.healthy():
             return
         self.stop()
-        self.conf_file.write_text(migration_conf(
+        self.conf_file.write_text(second_conf(
             self.stack_conf, driver, self.state, self.log_file))
         self.service.start()
         stack.callback(self.stop)
@@ -166,7 +174,7 @@ class MigrationApi:
         try:
             self.service.wait_healthy(logs=[self.log_file])
         except settings.AioError as exc:
-            raise AssertionError("%s (%s): %s\n%s" % (
+            raise ApiFailed("%s (%s): %s\n%s" % (
                 NAME, driver.value, exc, self.log_tail())) from exc
 
     def log_tail(self, lines: int = 40) -> str:
@@ -195,13 +203,14 @@ def _owned_dir(path: pathlib.Path, user: pwd.struct_passwd,
 
 
 def start_in(stack: contextlib.ExitStack, env: dict[str, Any]
-             ) -> MigrationApi:
+             ) -> SecondApi:
     """Set up this glance-api's state; every piece is undone by ``stack``.
     Nothing is started yet: ``switch`` starts it."""
     glance = env["glance"]
     user = pwd.getpwnam(glance["user"])
-    assert not util.port_open(PORT), "port %d is in use" % PORT
-    state = pathlib.Path(tempfile.mkdtemp(prefix="gsc-migration-api-"))
+    if util.port_open(PORT):
+        raise ApiFailed("port %d is in use" % PORT)
+    state = pathlib.Path(tempfile.mkdtemp(prefix="gsc-second-api-"))
     stack.callback(shutil.rmtree, state, ignore_errors=True)
     state.chmod(0o755)
     conf_dir = state / "etc"
@@ -238,7 +247,7 @@ def start_in(stack: contextlib.ExitStack, env: dict[str, Any]
         stock, name=NAME, argv=argv, env=service_env, cwd=str(home),
         log=os.path.join(env["logs"]["dir"], NAME + ".out"),
         health=_healthy, confs=[str(conf_file)], ports=[PORT], proc=None)
-    api = MigrationApi(stack_conf=glance["api_conf"], state=state,
+    api = SecondApi(stack_conf=glance["api_conf"], state=state,
                        filters_dir=filters_dir, log_file=log_file,
                        service=service)
     stack.callback(api.stop)
@@ -246,19 +255,31 @@ def start_in(stack: contextlib.ExitStack, env: dict[str, Any]
 
 
 IN_TREE_ENTRY = re.compile(r"[0-9a-f]{64}|_state")
+IN_TREE_MOUNT = re.compile(r"[0-9a-f]{64}")   # fs_mount: sha256 of the share
+
+
+def in_tree_mounts(env: dict[str, Any]) -> list[str]:
+    """Shares the in-tree driver has mounted under the stack's glance mount
+    point base (this driver's mounts there are named otherwise)."""
+    base = env["glance"]["mount_point_base"].rstrip("/") + "/"
+    with open("/proc/mounts") as f:
+        points = [line.split()[1] for line in f]
+    return [p for p in points if p.startswith(base)
+            and IN_TREE_MOUNT.fullmatch(p[len(base):])]
 
 
 def remove_in_tree_leftovers(mount_base: pathlib.Path,
                              before: set[str]) -> None:
     """The in-tree driver unmounts its share but keeps the mount point
     (``<base>/<sha256 of the share>``) and ``<base>/_state``: remove what
-    this test's glance-api made, unless something is mounted there."""
+    the second glance-api made, unless something is mounted there."""
     for name in set(os.listdir(mount_base)) - before:
         path = mount_base / name
         if not IN_TREE_ENTRY.fullmatch(name):
             continue
         if os.path.ismount(path):
-            # Only when a test failed: it checks that none is left.
+            # Only when something failed: the migration test and the
+            # benchmark check that none is left.
             subprocess.run(["umount", str(path)], check=False, timeout=60)
         if not any(os.path.ismount(p) for p in (path, *path.glob("*"))):
             shutil.rmtree(path, ignore_errors=True)
