@@ -44,6 +44,7 @@ from bench.data import Expected
 from bench.data import first_difference
 from bench.glance_http import GlanceError
 from bench.glance_http import GlanceHttp
+from bench.worker_parts import WorkerParts
 from glance_store_cinder.errors import StateTimeout
 from glance_store_cinder.polling import Poller
 
@@ -56,19 +57,8 @@ WARM_UPS = 2          # untimed uploads and downloads per process
 ACTIVE_TIMEOUT = 120.0
 
 
-class GlanceApiImages:
+class GlanceApiImages(WorkerParts):
     """The end-to-end workloads (mixed into ``bench.worker.Worker``)."""
-
-    # provided by Worker / Contender
-    spec: dict[str, Any]
-    data: Any
-    profile: Any
-    admin: Any
-    info: dict[str, Any]
-    devices: dict[str, str]
-    record: Any
-    new_image_id: Any
-    check_volume: Any
 
     _glance: GlanceHttp | None = None
     _e2e_images: dict[str, str]     # image id -> its volume id ("" unknown)

@@ -35,6 +35,7 @@ from bench.contender import Timed
 from bench.contender import together
 from bench.data import Expected
 from bench.data import first_difference
+from bench.worker_parts import WorkerParts
 
 HOT_WORKLOADS = ("hot_paced_4", "hot_paced_16", "hot_unpaced",
                  "hot_back_to_back")
@@ -45,19 +46,8 @@ BACK_TO_BACK = 20
 CHUNK = 4 * MiB
 
 
-class HotImages:
+class HotImages(WorkerParts):
     """The hot-image workloads (mixed into ``bench.worker.Worker``)."""
-
-    # provided by Worker / Contender
-    contender: str
-    data: Any
-    env: dict[str, Any]
-    stores: dict[str, Any]
-    context: Any
-    add: Any
-    location: Any
-    record: Any
-    delete_volumes: Any
 
     def _hot_image(self) -> str:
         return str(self.add(IMAGE).uri)
