@@ -80,7 +80,7 @@ class Run:
         # The end-to-end rows: the stack's glance-api, and one with the
         # in-tree driver that the run starts (bench/second.py).
         self.e2e = second.wanted(args.workloads)
-        self.second = second.SecondApi(log)
+        self.second = second.InTreeGlanceApi(log)
 
     # -- between processes -------------------------------------------------
     def mount_bases(self) -> list[pathlib.Path]:

@@ -32,7 +32,7 @@ def wanted(workloads: list[str]) -> bool:
     return any(w in E2E_WORKLOADS for w in workloads)
 
 
-class SecondApi:
+class InTreeGlanceApi:
     """The in-tree contender's glance-api, for one run."""
 
     def __init__(self, log: Callable[[str], None]) -> None:
