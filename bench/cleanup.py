@@ -140,6 +140,11 @@ def _gone(client: Any, vid: str) -> bool:
         with contextlib.suppress(Exception):
             client.volumes.reset_state(vid, "error")
             client.volumes.delete(vid)
+    elif status in ("available", "error"):
+        # Its delete was refused (still attached then: a reader's linger)
+        # or never arrived: asked again rather than waited on in vain.
+        with contextlib.suppress(Exception):
+            client.volumes.delete(vid)
     return False
 
 

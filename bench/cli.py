@@ -42,7 +42,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--workloads",
                    help="comma-separated subset of: %s (default: all; "
                    "with --export tmpfs all but %s)"
-                   % (", ".join(WORKLOADS), ", ".join(exports.DISK_ONLY)))
+                   % (", ".join(WORKLOADS), ", ".join(
+                       exports.DISK_ONLY + exports.DISK_BY_DEFAULT)))
     p.add_argument("--export", choices=exports.MODES, default="disk",
                    help="the NFS export of the stack to use: its "
                    "disk-backed one (default) or its tmpfs one (the "
@@ -72,7 +73,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.workloads is None:
         args.workloads = [w for w in WORKLOADS if args.export == "disk"
-                          or w not in exports.DISK_ONLY]
+                          or w not in exports.DISK_ONLY
+                          + exports.DISK_BY_DEFAULT]
     else:
         args.workloads = [w for w in args.workloads.split(",") if w]
     unknown = set(args.workloads) - set(WORKLOADS)

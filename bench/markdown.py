@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench import render
+from bench import timeline
 
 EXPLAINED = (
     "Median seconds over the rounds (± is (max-min)/median); MiB/s from "
@@ -81,7 +82,10 @@ def markdown(summary: dict[str, Any], run: dict[str, Any], profile: Any,
                 ("Sparse image:", render.sparse_lines(summary)),
                 ("Hot images (one image, many readers; bench/hot.py):",
                  summary.get("hot", [])),
-                ("Targets:", render.target_lines(summary)))
+                ("Targets:", render.target_lines(summary)),
+                ("Where the run's time went (sums over every process and "
+                 "round; bench/timeline.py):",
+                 timeline.lines(run.get("time"))))
     for title, items in sections:
         lines += ["", title, ""] + (["* " + x for x in items]
                                     or ["(not measured)"])

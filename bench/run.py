@@ -21,6 +21,7 @@ from bench import machine
 from bench import output
 from bench import second
 from bench import summary as bench_summary
+from bench import timeline
 from bench.children import Children
 from bench.children import Outcome
 from bench.common import BASELINE_MARK
@@ -33,6 +34,7 @@ from bench.data import QUICK
 from bench.data import DataSet
 from bench.data import Profile
 from bench.worker import CURVE
+from bench.worker import HOT_WORKLOADS
 from bench.worker import SECONDARY
 
 PROFILED = ("add_known", "get", "add_unknown_small", "add_small",
@@ -73,6 +75,7 @@ class Run:
                                                      dir="/var/tmp"))
         self.children = Children(self.workdir, self.logs, log)
         self.samples: list[dict[str, Any]] = []
+        self.processes: list[dict[str, Any]] = []  # bench/timeline.py
         self.findings: list[str] = []
         self.lost: list[str] = []       # what makes the run rejected
         self.env: dict[str, Any] = {}
@@ -126,9 +129,7 @@ class Run:
                 name_prefix="%s%s-" % (BASELINE_MARK, self.run_id),
                 workdir=str(self.workdir / "baseline")), [])
         workloads = [w for w in self.args.workloads
-                     if (w not in SECONDARY
-                         or rnd < self.profile.secondary_rounds)
-                     and (w not in CURVE or rnd < self.profile.curve_rounds)]
+                     if rnd < self.rounds_of(w)]
         for contender in order(self.args.contenders, rnd):
             spec = dict(common, contender=contender, workloads=workloads,
                         image_prefix=self.image_prefix(rnd, contender),
@@ -137,6 +138,16 @@ class Run:
                 spec["glance_api"] = self.second.spec(self.env, contender)
             self.attempts(contender, rnd, "bench.worker", spec, workloads)
 
+    def rounds_of(self, workload: str) -> int:
+        """In how many of the first rounds a workload runs."""
+        if workload in SECONDARY:
+            return self.profile.secondary_rounds
+        if workload in CURVE:
+            return self.profile.curve_rounds
+        if workload in HOT_WORKLOADS:
+            return self.profile.hot_rounds
+        return self.rounds
+
     def attempts(self, who: str, rnd: int, module: str,
                  spec: dict[str, Any], workloads: list[str],
                  tries: int = 3) -> None:
@@ -144,11 +155,16 @@ class Run:
         went away under it (someone restarted the services): such a
         failure is not the contender's and its timings are not kept."""
         for attempt in range(1, tries + 1):
+            t0 = time.perf_counter()
             self.tidy()
             name = "round%d-%s" % (rnd, who) + (
                 "-try%d" % attempt if attempt > 1 else "")
+            t1 = time.perf_counter()
             outcome = self.children.spawn(module, dict(spec), name)
+            t2 = time.perf_counter()
             self.tidy(after="%s round %d" % (who, rnd))
+            self.note_process(who, rnd, module, outcome, t2 - t1,
+                              (t1 - t0) + (time.perf_counter() - t2))
             if not self.troubled(outcome):
                 break
             log("  %-8s the environment went away during the run "
@@ -163,6 +179,15 @@ class Run:
         else:
             self.lost.append("%s round %d: lost to outages" % (who, rnd))
         self.take(outcome, who, rnd, workloads)
+
+    def note_process(self, who: str, rnd: int, module: str,
+                     outcome: Outcome, wall_s: float, tidy_s: float) -> None:
+        info = dict(outcome.out.get("info", {}))
+        if module == "bench.baseline":
+            # The limits are one part of their own: all of the process.
+            info["wall"] = {"limits": wall_s}
+        self.processes.append(timeline.Process(
+            who, rnd, wall_s, tidy_s, info).as_dict())
 
     def troubled(self, outcome: Outcome) -> bool:
         samples = outcome.out.get("samples", [])
@@ -253,6 +278,7 @@ class Run:
             log("bench: load average %.2f before the start: other work on "
                 "this machine will add noise to the timings" % load_start[0])
         env_start, data = self.prepare()
+        before_rounds = time.monotonic() - t0
         log("bench: %s profile, %d round(s), contenders %s, ABBA" % (
             self.profile.name, self.rounds,
             " then ".join(self.args.contenders)))
@@ -282,6 +308,8 @@ class Run:
             "command": "python -m bench " + " ".join(sys.argv[1:]),
             "order": {str(r): order(self.args.contenders, r)
                       for r in range(self.rounds)},
+            "time": timeline.account(self.processes, self.samples,
+                                     duration, before_rounds),
         }
         return publish(self.results, run, self.samples, self.findings,
                        self.lost, data_bytes(self.profile))

@@ -93,7 +93,7 @@ LIMIT_LABELS = {
 WRITES = ("device_write", "device_write_presized", "device_write_paced")
 REFERENCE_LABEL = "reference implementation: hash+write {known} + Cinder"
 COUNTS = ("rounds", "small_count", "concurrency", "cinder_cycles",
-          "secondary_rounds", "reads", "curve_rounds")
+          "secondary_rounds", "reads", "curve_rounds", "hot_rounds")
 
 
 def curve_rows(profile: Any) -> tuple[Row, ...]:
