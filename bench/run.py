@@ -50,6 +50,18 @@ def order(contenders: list[str], rnd: int) -> list[str]:
     return list(contenders) if rnd % 2 == 0 else list(reversed(contenders))
 
 
+def rounds_of(workload: str, profile: Profile, rounds: int) -> int:
+    """In how many of the first rounds a workload runs (the headline
+    rows: in all of them)."""
+    if workload in SECONDARY:
+        return min(rounds, profile.secondary_rounds)
+    if workload in CURVE:
+        return min(rounds, profile.curve_rounds)
+    if workload in HOT_WORKLOADS:
+        return min(rounds, profile.hot_rounds)
+    return rounds
+
+
 def expected(workloads: list[str], contender: str,
              samples: list[dict[str, Any]]) -> set[str]:
     """The workloads a contender's process must have reported."""
@@ -129,7 +141,7 @@ class Run:
                 name_prefix="%s%s-" % (BASELINE_MARK, self.run_id),
                 workdir=str(self.workdir / "baseline")), [])
         workloads = [w for w in self.args.workloads
-                     if rnd < self.rounds_of(w)]
+                     if rnd < rounds_of(w, self.profile, self.rounds)]
         for contender in order(self.args.contenders, rnd):
             spec = dict(common, contender=contender, workloads=workloads,
                         image_prefix=self.image_prefix(rnd, contender),
@@ -137,16 +149,6 @@ class Run:
             if second.wanted(workloads):
                 spec["glance_api"] = self.second.spec(self.env, contender)
             self.attempts(contender, rnd, "bench.worker", spec, workloads)
-
-    def rounds_of(self, workload: str) -> int:
-        """In how many of the first rounds a workload runs."""
-        if workload in SECONDARY:
-            return self.profile.secondary_rounds
-        if workload in CURVE:
-            return self.profile.curve_rounds
-        if workload in HOT_WORKLOADS:
-            return self.profile.hot_rounds
-        return self.rounds
 
     def attempts(self, who: str, rnd: int, module: str,
                  spec: dict[str, Any], workloads: list[str],
