@@ -14,9 +14,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-# Samples derived from another sample's call (the "... until on disk"
-# rows add the fsync to the add): not time of their own.
+# Samples derived from other samples' calls (the "... until on disk"
+# rows add the fsync to the add; md5 then sha512 is the sum of the two):
+# not time of their own.
 _DERIVED_SUFFIX = "_durable"
+_DERIVED = ("hash_serial",)
+# The contender of the limits' samples (bench/baseline.py), whose
+# process is one part, "limits".
+LIMIT = "limit"
 
 
 @dataclasses.dataclass
@@ -50,8 +55,10 @@ def timed_by_workload(samples: list[dict[str, Any]]) -> dict[str, float]:
     """Seconds inside timed calls, per workload (derived rows excluded)."""
     out: dict[str, float] = {}
     for s in samples:
-        name = _family(s["workload"])
-        if name.endswith(_DERIVED_SUFFIX) or not s.get("seconds"):
+        name = ("limits" if s.get("contender") == LIMIT
+                else _family(s["workload"]))
+        if (name.endswith(_DERIVED_SUFFIX) or s["workload"] in _DERIVED
+                or not s.get("seconds")):
             continue
         out[name] = out.get(name, 0.0) + float(s["seconds"])
     return out

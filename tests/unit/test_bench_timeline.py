@@ -16,9 +16,12 @@ def test_timed_seconds_by_workload_skip_derived_and_failed_rows() -> None:
     samples = [_sample("add_known", 5.0), _sample("add_known_durable", 5.5),
                _sample("add_known", 6.0), _sample("get", None),
                _sample("curve_known@67108864", 1.0),
-               _sample("curve_known@268435456", 2.0)]
+               _sample("curve_known@268435456", 2.0),
+               dict(_sample("hash_md5", 1.5), contender="limit"),
+               dict(_sample("cinder_cycle", 0.5), contender="limit"),
+               dict(_sample("hash_serial", 3.0), contender="limit")]
     assert timeline.timed_by_workload(samples) == {
-        "add_known": 11.0, "curve_known": 3.0}
+        "add_known": 11.0, "curve_known": 3.0, "limits": 2.0}
 
 
 def test_account_splits_each_process_into_its_parts() -> None:

@@ -1,6 +1,7 @@
-"""The NFS exports: sparse ext4 images on loop devices, mounted with
-discard, served by the mount.nfs stand-in (a large one for the stores and
-a small one that fills up)."""
+"""The NFS exports: sparse ext4 images on loop devices (direct I/O to
+their image), mounted with discard, served by the mount.nfs stand-in (a
+large one for the stores, a small one that fills up, and one whose image
+is in RAM)."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ def mount_image(img: str, mount_point: str, log: str) -> str:
         if loops:
             dev = loops[0]
         else:
-            dev = run(["losetup", "-f", "--show", img],
+            dev = run(["losetup", "-f", "--show", "--direct-io=on", img],
                       log=log).stdout.strip()
         # A previous machine session may have died with the fs mounted.
         fsck = run(["e2fsck", "-p", dev], log=log, check=False)
@@ -81,6 +82,11 @@ def mount_image(img: str, mount_point: str, log: str) -> str:
     for extra in loops_of(img):
         if extra != dev:
             run(["losetup", "-d", extra], log=log, check=False)
+    # A NAS caches on its own side: with buffered I/O the loop device
+    # would keep every byte written to the export a second time in this
+    # host's page cache and copy it there, CPU and memory that an NFS
+    # client does not spend.  (Also set on a device an earlier `up` left.)
+    run(["losetup", "--direct-io=on", dev], log=log)
     os.chmod(mount_point, 0o755)
     return dev
 
