@@ -45,6 +45,8 @@ from glance_store_cinder.options import StoreSettings
 from glance_store_cinder.owners import Owners
 from glance_store_cinder.owners import ProcessTable
 from glance_store_cinder.owners import ProcFs
+from glance_store_cinder.polling import STEADY_FOR
+from glance_store_cinder.polling import STEADY_INTERVAL
 from glance_store_cinder.polling import Clock
 from glance_store_cinder.polling import Poller
 from glance_store_cinder.privileged import Execute
@@ -191,7 +193,9 @@ class StoreRuntime:
         self.clients = CinderClients(settings,
                                      collaborators.http_session_factory)
         self.poller = Poller(settings.state_transition_timeout,
-                             clock=collaborators.clock)
+                             clock=collaborators.clock,
+                             steady_interval=STEADY_INTERVAL,
+                             steady_for=STEADY_FOR)
         self.lock_path = collaborators.lock_path or _lock_path(conf,
                                                                settings)
         self.root_commands = RootCommands(

@@ -53,3 +53,22 @@ def test_error_state_stops_the_wait_at_once() -> None:
         poller.wait(lambda: "error", lambda s: False, "v",
                     failed=lambda s: "went bad" if s == "error" else None)
     assert fake.sleeps == []
+
+
+def test_store_waits_look_steadily_at_first_then_back_off() -> None:
+    fake = FakeClock()
+    states = iter(["creating"] * 40 + ["available"])
+    poller = Poller(timeout=300, clock=fake.clock(), steady_interval=0.05,
+                    steady_for=1.0)
+    poller.wait(lambda: next(states), lambda s: s == "available", "v")
+    assert fake.sleeps[:20] == [0.05] * 20
+    assert fake.sleeps[20] > 0.05
+    assert fake.sleeps[20:] == sorted(fake.sleeps[20:])
+    assert max(fake.sleeps) <= 1.0
+
+
+def test_retry_pauses_keep_growing_from_the_first() -> None:
+    poller = Poller(timeout=300, steady_interval=0.05, steady_for=1.0)
+    pauses = poller.intervals()
+    assert [round(next(pauses), 4) for _ in range(3)] == [0.02, 0.026,
+                                                          0.0338]
