@@ -29,7 +29,6 @@ from glance_store_cinder.runtime import configure_privsep
 from glance_store_cinder.runtime import os_brick_available
 from glance_store_cinder.runtime import setup_os_brick
 from glance_store_cinder.transfer.device import open_device
-from glance_store_cinder.transfer.prefetch import Prefetcher
 from glance_store_cinder.transfer.reader import VolumeReader
 from glance_store_cinder.undo import release_on_exit
 from glance_store_cinder.upload import Image
@@ -326,15 +325,10 @@ class Store(glance_store.driver.Store):
             # the device over for an unprivileged glance-api already.
             device = open_device(connected, writable=False)
             undo.callback(device.close)
-            # Stopped before the device closes (the stack unwinds in
-            # reverse): no read ahead may outlive its descriptor.
-            ahead = Prefetcher(device, end=offset + length,
-                               name="read-ahead-%s" % volume_id[:8])
-            undo.callback(ahead.close)
-            # The reads are timed by the reader (with the read ahead: the
-            # wait for the chunk); between them the caller's work runs.
+            # The reads are timed by the reader: between them the
+            # caller's own work runs.
             timings.mark(None)
-            return (VolumeReader(undo.pop_all(), ahead, offset, length,
+            return (VolumeReader(undo.pop_all(), device, offset, length,
                                  self.READ_CHUNKSIZE,
                                  self.runtime.releaser, timings), length)
 
