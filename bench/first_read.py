@@ -1,0 +1,82 @@
+"""The cold gets' slow mode, without Cinder or a driver.
+
+``python -m bench.first_read DIR [--times N] [--compact]`` writes 1 GiB
+into a new file in DIR the way this driver writes a volume (4 MiB writes,
+pages dropped behind the writes, fsync), then reads it cold twice: sync,
+drop the page cache (and with ``--compact`` compact memory), read it
+through.  It prints the seconds of each, N times, and removes the file.
+Run it as root, on the stack's export (``$GSC_AIO_DIR/export``) or
+another directory, with nothing else running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+MiB = 1024 * 1024
+CHUNK = 4 * MiB
+SIZE = 1024 * MiB
+DROP_EVERY = 8   # chunks: 32 MiB, as the driver's writeback pacing
+
+
+def write(path: str) -> float:
+    data = os.urandom(CHUNK)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        start = time.perf_counter()
+        for i in range(SIZE // CHUNK):
+            os.write(fd, data)
+            if i % DROP_EVERY == DROP_EVERY - 1:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.fsync(fd)
+        return time.perf_counter() - start
+    finally:
+        os.close(fd)
+
+
+def cold_read(path: str, compact: bool) -> float:
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+    if compact:
+        with open("/proc/sys/vm/compact_memory", "w") as f:
+            f.write("1\n")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        start = time.perf_counter()
+        while os.read(fd, CHUNK):
+            pass
+        return time.perf_counter() - start
+    finally:
+        os.close(fd)
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.first_read",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("directory")
+    p.add_argument("--times", type=int, default=4)
+    p.add_argument("--compact", action="store_true",
+                   help="compact memory after dropping the page cache")
+    args = p.parse_args(argv)
+    path = os.path.join(args.directory, "gsc-first-read-%d.bin"
+                        % os.getpid())
+    for n in range(args.times):
+        try:
+            wrote = write(path)
+            first = cold_read(path, args.compact)
+            second = cold_read(path, args.compact)
+        finally:
+            if os.path.exists(path):
+                os.unlink(path)
+        print("%d: write+fsync %.2f s, first cold read %.2f s, second "
+              "cold read %.2f s" % (n + 1, wrote, first, second),
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
