@@ -169,6 +169,17 @@ class Contender:
         return volume_path(self.env, volume_id_of(uri), self.is_block(uri))
 
     def delete_volumes(self, uris: list[str]) -> None:
+        for uri in uris:
+            if uri.split("/")[2] == bench_conf.LINGER_STORE:
+                # As Glance does: the store's delete ends the lingering
+                # read attachment at once; Cinder refuses the attached
+                # volume until the linger runs out.
+                try:
+                    store, loc = self.location(uri)
+                    store.delete(loc, context=self.context)
+                except Exception:
+                    LOG.exception("deleting %s through its store failed",
+                                  uri)
         ids = [volume_id_of(u) for u in uris]
         for vid in ids:
             with contextlib.suppress(Exception):

@@ -152,10 +152,7 @@ class HotImages(WorkerParts):
         gets = [self._read(uri, None)["end_s"] for _ in range(BACK_TO_BACK)]
         alone = [self._file_read(uri) for _ in range(BACK_TO_BACK)]
         if self.contender == OURS:
-            # As Glance does: the store's delete ends the linger first
-            # (Cinder refuses to delete a volume that is still attached).
-            store, loc = self.location(uri)
-            store.delete(loc, context=self.context)
+            self.delete_volumes([uri])   # the linger store's: ends it
         per_get, bytes_alone = statistics.median(gets), \
             statistics.median(alone)
         self.record("hot_back_to_back", Timed(sum(gets), {}),

@@ -266,12 +266,6 @@ class Worker(GlanceApiImages, HotImages, Contender):
             uri = self.add("small-0", store=store).uri
             try:
                 self.read_all(uri, "small-0", exclude_compare=False)
-                if store == bench_conf.LINGER_STORE:
-                    # As Glance does: the store's delete ends the linger
-                    # at once; Cinder would refuse the attached volume
-                    # until the linger ran out.
-                    held, loc = self.location(uri)
-                    held.delete(loc, context=self.context)
             finally:
                 self.delete_volumes([uri])
         self.info["warm_up_s"] = time.perf_counter() - start

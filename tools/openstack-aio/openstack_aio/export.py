@@ -71,7 +71,7 @@ def mount_image(img: str, mount_point: str, log: str) -> str:
         if loops:
             dev = loops[0]
         else:
-            dev = run(["losetup", "-f", "--show", "--direct-io=on", img],
+            dev = run(["losetup", "-f", "--show", img],
                       log=log).stdout.strip()
         # A previous machine session may have died with the fs mounted.
         fsck = run(["e2fsck", "-p", dev], log=log, check=False)
@@ -85,7 +85,8 @@ def mount_image(img: str, mount_point: str, log: str) -> str:
     # A NAS caches on its own side: with buffered I/O the loop device
     # would keep every byte written to the export a second time in this
     # host's page cache and copy it there, CPU and memory that an NFS
-    # client does not spend.  (Also set on a device an earlier `up` left.)
+    # client does not spend.  (Set here for a new device and for one an
+    # earlier `up` left alike.)
     run(["losetup", "--direct-io=on", dev], log=log)
     os.chmod(mount_point, 0o755)
     return dev
