@@ -76,9 +76,10 @@ class Profile:
     curve: tuple[int, ...] = ()
     curve_rounds: int = 0
     # The hot-image rows (bench/hot.py), in the first ``hot_rounds``: each
-    # is many readers at once, and the in-tree driver's failing readers
-    # cost it about three minutes per round.  (3 for runs recorded before
-    # this field: they ran the hot rows with the secondary ones.)
+    # is many readers at once, and the in-tree driver's refused readers
+    # wait before they fail, so a round of them is long.  (3 for runs
+    # recorded before this field: they ran the hot rows with the
+    # secondary ones.)
     hot_rounds: int = 3
 
     def slices(self) -> dict[str, Slice]:
