@@ -195,7 +195,10 @@ class FrozenSource:
 @pytest.mark.parametrize("online", [True, False])
 def test_upload_killed_midway_is_recovered_at_start(env: Env,
                                                     online: bool) -> None:
-    store = env.store(cinder_do_extend_attached=online)
+    # Without read-ahead the worker hangs in the attached volume's write,
+    # not in a thread of its own while the volume is still being made.
+    store = env.store(cinder_do_extend_attached=online,
+                      cinder_upload_read_ahead_size=0)
     source = FrozenSource(pattern(4 * CHUNK))
     errors: list[Exception] = []
 
