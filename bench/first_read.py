@@ -20,6 +20,25 @@ MiB = 1024 * 1024
 CHUNK = 4 * MiB
 SIZE = 1024 * MiB
 DROP_EVERY = 8   # chunks: 32 MiB, as the driver's writeback pacing
+# Free page reporting (virtio-balloon): the guest hands free pages back to
+# the host, which must fault them in again when the guest next uses them.
+REPORTED_KIB = "/sys/module/page_reporting/parameters/reported_kib"
+
+
+def reported_kib() -> int | None:
+    """KiB of free memory reported to the host so far; None if unknown."""
+    try:
+        with open(REPORTED_KIB) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def reported_mib_since(before: int | None) -> str:
+    after = reported_kib()
+    if before is None or after is None:
+        return ""
+    return ", %d MiB reported to the host" % ((after - before) // 1024)
 
 
 def write(path: str) -> float:
@@ -66,15 +85,19 @@ def main(argv: list[str]) -> int:
                         % os.getpid())
     for n in range(args.times):
         try:
+            mark = reported_kib()
             wrote = write(path)
-            first = cold_read(path, args.compact)
-            second = cold_read(path, args.compact)
+            print("%d: write+fsync %.2f s%s" % (
+                n + 1, wrote, reported_mib_since(mark)), flush=True)
+            for which in ("first", "second"):
+                mark = reported_kib()
+                took = cold_read(path, args.compact)
+                print("%d: %s cold read %.2f s%s" % (
+                    n + 1, which, took, reported_mib_since(mark)),
+                    flush=True)
         finally:
             if os.path.exists(path):
                 os.unlink(path)
-        print("%d: write+fsync %.2f s, first cold read %.2f s, second "
-              "cold read %.2f s" % (n + 1, wrote, first, second),
-              flush=True)
     return 0
 
 
