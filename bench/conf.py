@@ -25,6 +25,20 @@ BLOCK_STORE = "block"
 # gets).
 LINGER_STORE = "linger"
 LINGER_S = 5
+# The workloads that use a store besides STORE: a process warms up STORE
+# and only those of the others its workloads use.
+OTHER_STORE_WORKLOADS = {
+    THIN_STORE: ("sparse_thin",),
+    BLOCK_STORE: ("block_add_known", "block_get"),
+    LINGER_STORE: ("hot_back_to_back",),
+}
+
+
+def stores_used(workloads: list[str], configured: list[str]) -> list[str]:
+    """Of the ``configured`` stores, STORE and those ``workloads`` use."""
+    used = {STORE} | {s for s, ws in OTHER_STORE_WORKLOADS.items()
+                      if set(ws) & set(workloads)}
+    return [s for s in configured if s in used]
 
 
 def store_options(env: dict[str, Any], mount_base: str,

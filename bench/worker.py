@@ -259,10 +259,12 @@ class Worker(GlanceApiImages, HotImages, Contender):
 
     # -- driver ---------------------------------------------------------
     def warm_up(self) -> None:
-        """One untimed add and get: a long-running glance-api has its
-        keystone token, HTTP connections and privsep daemon already."""
+        """One untimed add and get per store the workloads use: a
+        long-running glance-api has its keystone token, HTTP connections
+        and privsep daemon already."""
         start = time.perf_counter()
-        for store in self.stores:
+        for store in bench_conf.stores_used(self.spec["workloads"],
+                                            list(self.stores)):
             uri = self.add("small-0", store=store).uri
             try:
                 self.read_all(uri, "small-0", exclude_compare=False)
