@@ -80,6 +80,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--times", type=int, default=4)
     p.add_argument("--compact", action="store_true",
                    help="compact memory after dropping the page cache")
+    p.add_argument("--pause", type=float, default=0.0, metavar="S",
+                   help="seconds between the write and the first read "
+                        "(does the slow mode follow the write?)")
     args = p.parse_args(argv)
     path = os.path.join(args.directory, "gsc-first-read-%d.bin"
                         % os.getpid())
@@ -89,6 +92,11 @@ def main(argv: list[str]) -> int:
             wrote = write(path)
             print("%d: write+fsync %.2f s%s" % (
                 n + 1, wrote, reported_mib_since(mark)), flush=True)
+            if args.pause:
+                mark = reported_kib()
+                time.sleep(args.pause)
+                print("%d: pause %.0f s%s" % (
+                    n + 1, args.pause, reported_mib_since(mark)), flush=True)
             for which in ("first", "second"):
                 mark = reported_kib()
                 took = cold_read(path, args.compact)
