@@ -24,7 +24,6 @@ from typing import Any
 
 from keystoneauth1 import exceptions as ks_exc
 
-from glance_store_cinder.new_options import NEW_OPTIONS
 from tests.functional.conftest import glance_api_journal
 from tests.functional.test_glance_api import Content
 from tests.functional.test_glance_api import Glance
@@ -37,16 +36,6 @@ SERVICE = REPO / "tools" / "openstack-aio" / "service"
 # glance-api restarts and service starts, each at most (the stack's own
 # readiness waits are bounded by GSC_AIO_TIMEOUT, 180 s by default).
 SERVICE_TIMEOUT = 300
-_MIB = 1024 * 1024
-_READ_AHEAD = [o for o in NEW_OPTIONS
-               if o.name == "cinder_upload_read_ahead_size"][0].default
-WRITING_FROM = (_READ_AHEAD + 64) * _MIB
-"""Bytes of an upload sent once the driver is writing into its volume.
-
-The driver reads ``cinder_upload_read_ahead_size`` (its default in the
-stack's glance-api) before the volume is attached; the client cannot send
-more than that plus what the sockets buffer (a few MiB) until it is.  A
-fault injected later hits the transfer, not the volume's creation."""
 
 
 def service(action: str, name: str, *items: str) -> None:

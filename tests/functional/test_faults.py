@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from tests.functional.faults import WRITING_FROM
 from tests.functional.faults import GlanceJournal
 from tests.functional.faults import Outage
 from tests.functional.faults import cinder_policy
@@ -225,7 +224,7 @@ def test_client_disconnect_mid_download_leaves_nothing(
 
 # -- a glance-api worker SIGKILLed mid-upload --------------------------------
 KILL_SIZE = GiB + 64 * MiB     # never sent whole: the worker dies first
-KILL_AT = WRITING_FROM + 32 * MiB
+KILL_AT = 96 * MiB
 
 
 def kill_mid_upload(aio: dict[str, Any], glance: Glance, cleanup: Cleanup,
@@ -302,8 +301,8 @@ def test_sweep_finds_and_removes_what_a_killed_upload_left(
 
 
 # -- a service stopped mid-upload ---------------------------------------------
-OUTAGE_AT = WRITING_FROM
-OUTAGE_SIZE = OUTAGE_AT + 64 * MiB
+OUTAGE_SIZE = 256 * MiB
+OUTAGE_AT = 64 * MiB
 
 
 def upload_during_outage(aio: dict[str, Any], glance: Glance,
