@@ -179,31 +179,6 @@ Related options:
     * cinder_store_user_name
 """))]
 
-NEW_OPTIONS += [
-    cfg.IntOpt(
-        "cinder_upload_read_ahead_size",
-        default=128,
-        min=0,
-        max=4096,
-        help=_("""
-MiB of an upload read and hashed while its volume is being made.
-
-While Cinder creates the volume of a new image and the store attaches
-it, the store reads up to this much of the image from the client and
-computes its checksums, so that the transfer starts with those bytes
-ready instead of idling. The bytes are held in memory until the volume is
-attached: each upload uses up to this much more of glance-api's memory
-for as long as Cinder takes to make its volume. Beyond it the client
-waits, as it does without read-ahead.
-
-Possible values:
-    * 0: read nothing before the volume is attached
-    * A number of MiB up to 4096 (default 128)
-
-Related options:
-    * cinder_state_transition_timeout
-"""))]
-
 # Older option name -> the option it stands in for.
 DEPRECATED_ALIASES: dict[str, str] = {
     "cinder_store_tenant": "cinder_store_project_name",

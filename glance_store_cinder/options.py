@@ -31,8 +31,6 @@ from glance_store_cinder.new_options import NEW_OPTIONS
 
 LOG = logging.getLogger(__name__)
 
-_MIB = 1024 * 1024
-
 def _in_tree_options() -> list[cfg.Opt]:
     # Imported here, not at module level, so that listing options never
     # pulls in more than it needs when the in-tree driver is unavailable.
@@ -151,9 +149,6 @@ class StoreSettings:
                                   shared=False)
     read_attachment_linger: float = _option(
         "cinder_read_attachment_linger", convert=float, shared=False)
-    upload_read_ahead_bytes: int = _option(
-        "cinder_upload_read_ahead_size", convert=lambda mib: mib * _MIB,
-        shared=False)
 
     @property
     def catalog_service_type(self) -> str:

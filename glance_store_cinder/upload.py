@@ -23,12 +23,9 @@ from glance_store_cinder import phases
 from glance_store_cinder import recovery
 from glance_store_cinder.runtime import StoreRuntime
 from glance_store_cinder.transfer import growth
-from glance_store_cinder.transfer.read_ahead import ReadAhead
 from glance_store_cinder.transfer.volume_target import VolumeWriteTarget
-from glance_store_cinder.transfer.writer import ImageIntake
 from glance_store_cinder.transfer.writer import WriteResult
-from glance_store_cinder.transfer.writer import iter_chunks
-from glance_store_cinder.transfer.writer import place_image
+from glance_store_cinder.transfer.writer import write_image
 from glance_store_cinder.undo import release_on_exit
 from glance_store_cinder.volumes import Volumes
 
@@ -82,39 +79,16 @@ class Upload:
             undo.push(release_on_exit(
                 lambda: self._discard(record),
                 "Deleting the volume of image %s" % image.image_id))
-            early = self._read_ahead(image, undo)
             phases.mark("create")
             volume_id = self._create(record, growth.initial_size_gib(
                 image.size, runtime.gib), metadata)
             runtime.journal.update(record, volume_id=volume_id)
-            result, extends = self._fill(volume_id, record, image, early)
+            result, extends = self._fill(volume_id, record, image)
             # Glance owns the volume from here on: nothing to undo.
             undo.pop_all()
         phases.mark("journal")
         runtime.journal.remove(record)
         return Stored(volume_id, result, extends)
-
-    def _read_ahead(self, image: Image,
-                    undo: contextlib.ExitStack) -> ReadAhead:
-        """Start taking the image in; it stops if the add fails."""
-        settings = self._runtime.settings
-        intake = ImageIntake(
-            expected_size=image.size, hashing_algo=image.hashing_algo,
-            verifier=image.verifier,
-            keep_head=bool(settings.bootable_volume_formats))
-        undo.push(release_on_exit(
-            intake.abort, "Stopping the checksums of image %s"
-            % image.image_id))
-        early = ReadAhead(iter_chunks(image.data, image.chunk_size), intake,
-                          settings.upload_read_ahead_bytes,
-                          name="image %s" % image.image_id)
-        # Stopped before the intake is aborted (the stack unwinds in
-        # reverse): the reading thread may be feeding it.
-        undo.push(release_on_exit(
-            early.stop, "Stopping the read-ahead of image %s"
-            % image.image_id))
-        early.start()
-        return early
 
     def _create(self, record: jr.Record, size_gib: int,
                 metadata: dict[str, str]) -> str:
@@ -130,8 +104,8 @@ class Upload:
                 self._runtime.journal.update(record, create_unsure=True)
             raise
 
-    def _fill(self, volume_id: str, record: jr.Record, image: Image,
-              early: ReadAhead) -> tuple[WriteResult, int]:
+    def _fill(self, volume_id: str, record: jr.Record,
+              image: Image) -> tuple[WriteResult, int]:
         """Write the image into the new volume and finish it."""
         runtime, volumes = self._runtime, self._volumes
         settings = runtime.settings
@@ -143,17 +117,18 @@ class Upload:
             # as long again to delete it (the journal keeps it).
             runtime.journal.update(record, stuck=True)
             raise
-        failed = early.failed()
-        if failed is not None:
-            raise failed  # the client or the size check: no need to attach
         target = VolumeWriteTarget(
             runtime.attacher, volumes, volume_id,
             extend_attached=settings.do_extend_attached,
             gib=runtime.gib, root_commands=runtime.root_commands,
             volume=volume, parent=record)
         with target:
-            result = place_image(early.chunks(), target, early.intake,
-                                 skip_zeros=settings.thin_provisioning)
+            result = write_image(
+                image.data, target, expected_size=image.size,
+                hashing_algo=image.hashing_algo, verifier=image.verifier,
+                chunk_size=image.chunk_size,
+                skip_zeros=settings.thin_provisioning,
+                keep_head=bool(settings.bootable_volume_formats))
         phases.mark("metadata")
         if result.size != image.size:
             volumes.set_metadata(volume_id,

@@ -133,9 +133,6 @@ def test_password_is_not_in_repr(tmp_path: pathlib.Path) -> None:
     ("cinder_enforce_multipath = true", "cinder_enforce_multipath"),
     ("cinder_http_timeout = 0", "cinder_http_timeout"),
     ("cinder_http_timeout = soon", "cinder_http_timeout"),
-    ("cinder_upload_read_ahead_size = -1", "cinder_upload_read_ahead_size"),
-    ("cinder_upload_read_ahead_size = 4097",
-     "cinder_upload_read_ahead_size"),
 ])
 def test_invalid_values_name_the_option(tmp_path: pathlib.Path, line: str,
                                         option: str) -> None:

@@ -195,10 +195,7 @@ class FrozenSource:
 @pytest.mark.parametrize("online", [True, False])
 def test_upload_killed_midway_is_recovered_at_start(env: Env,
                                                     online: bool) -> None:
-    # Without read-ahead the worker hangs in the attached volume's write,
-    # not in a thread of its own while the volume is still being made.
-    store = env.store(cinder_do_extend_attached=online,
-                      cinder_upload_read_ahead_size=0)
+    store = env.store(cinder_do_extend_attached=online)
     source = FrozenSource(pattern(4 * CHUNK))
     errors: list[Exception] = []
 

@@ -1,47 +1,13 @@
-"""The write path, with and without reading ahead of the target."""
-
 import hashlib
 import io
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from glance_store import exceptions as gs_exc
 
 from glance_store_cinder.transfer import writer
-from glance_store_cinder.transfer.read_ahead import ReadAhead
 from tests.unit.harness import pattern
 
 CHUNK = 64
-
-WriteImage = Callable[..., writer.WriteResult]
-
-
-@pytest.fixture(params=[0, CHUNK + 1, 1 << 30],
-                ids=["no-read-ahead", "read-ahead-2-chunks",
-                     "read-ahead-all"])
-def write_image(request: pytest.FixtureRequest) -> WriteImage:
-    """Copy a source onto a target as the add path does."""
-    limit = request.param
-
-    def write(source: Any, target: writer.WriteTarget, *,
-              expected_size: int, hashing_algo: str, verifier: Any,
-              chunk_size: int, skip_zeros: bool = False,
-              keep_head: bool = False) -> writer.WriteResult:
-        intake = writer.ImageIntake(
-            expected_size=expected_size, hashing_algo=hashing_algo,
-            verifier=verifier, keep_head=keep_head)
-        early = ReadAhead(writer.iter_chunks(source, chunk_size), intake,
-                          limit)
-        try:
-            early.start()
-            return writer.place_image(early.chunks(), target, intake,
-                               skip_zeros)
-        except BaseException:
-            early.stop()
-            intake.abort()
-            raise
-    return write
 
 
 class MemoryTarget:
@@ -82,15 +48,14 @@ class Verifier:
 
 
 @pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1,
-                           10 * CHUNK])
-def test_bytes_digests_and_verifier(size: int,
-        write_image: WriteImage) -> None:
+                                  10 * CHUNK])
+def test_bytes_digests_and_verifier(size: int) -> None:
     data = pattern(size)
     target = MemoryTarget(10 * CHUNK)
     verifier = Verifier()
-    result = write_image(io.BytesIO(data), target,
-                         expected_size=size, hashing_algo="sha512",
-                         verifier=verifier, chunk_size=CHUNK)
+    result = writer.write_image(io.BytesIO(data), target,
+                                expected_size=size, hashing_algo="sha512",
+                                verifier=verifier, chunk_size=CHUNK)
     assert result.size == size
     assert bytes(target.buf[:size]) == data
     assert result.checksum == hashlib.md5(data).hexdigest()
@@ -99,36 +64,35 @@ def test_bytes_digests_and_verifier(size: int,
     assert target.synced
 
 
-def test_iterable_source(write_image: WriteImage) -> None:
-    result = write_image(iter([b"ab", b"", b"cd"]), MemoryTarget(8),
-                         expected_size=0, hashing_algo="sha256",
-                         verifier=None, chunk_size=CHUNK)
+def test_iterable_source() -> None:
+    result = writer.write_image(iter([b"ab", b"", b"cd"]), MemoryTarget(8),
+                                expected_size=0, hashing_algo="sha256",
+                                verifier=None, chunk_size=CHUNK)
     assert result.size == 4
 
 
-def test_more_data_than_announced_is_invalid_and_not_written_past(
-        write_image: WriteImage) -> None:
+def test_more_data_than_announced_is_invalid_and_not_written_past() -> None:
     target = MemoryTarget(CHUNK * 4)
     with pytest.raises(gs_exc.Invalid, match="larger"):
-        write_image(io.BytesIO(b"x" * (CHUNK + 1)), target,
-                    expected_size=CHUNK, hashing_algo="sha512",
-                    verifier=None, chunk_size=CHUNK)
+        writer.write_image(io.BytesIO(b"x" * (CHUNK + 1)), target,
+                           expected_size=CHUNK, hashing_algo="sha512",
+                           verifier=None, chunk_size=CHUNK)
     assert all(off + n <= CHUNK for off, n in target.writes)
 
 
-def test_less_data_than_announced_is_invalid(write_image: WriteImage) -> None:
+def test_less_data_than_announced_is_invalid() -> None:
     with pytest.raises(gs_exc.Invalid, match="announced"):
-        write_image(io.BytesIO(b"x" * 10), MemoryTarget(CHUNK),
-                    expected_size=11, hashing_algo="sha512",
-                    verifier=None, chunk_size=CHUNK)
+        writer.write_image(io.BytesIO(b"x" * 10), MemoryTarget(CHUNK),
+                           expected_size=11, hashing_algo="sha512",
+                           verifier=None, chunk_size=CHUNK)
 
 
-def test_unknown_size_grows_the_target(write_image: WriteImage) -> None:
+def test_unknown_size_grows_the_target() -> None:
     target = MemoryTarget(CHUNK)
     data = pattern(5 * CHUNK)
-    result = write_image(io.BytesIO(data), target, expected_size=0,
-                         hashing_algo="sha512", verifier=None,
-                         chunk_size=CHUNK)
+    result = writer.write_image(io.BytesIO(data), target, expected_size=0,
+                                hashing_algo="sha512", verifier=None,
+                                chunk_size=CHUNK)
     assert result.size == len(data)
     assert target.grows[0] == (CHUNK, 2 * CHUNK)
     assert bytes(target.buf[:len(data)]) == data
@@ -141,37 +105,35 @@ def test_unknown_size_grows_the_target(write_image: WriteImage) -> None:
     (5, gs_exc.BackendException),  # EIO
 ])
 def test_os_errors_are_translated(errno_value: int,
-                           expected: type[Exception],
-                           write_image: WriteImage) -> None:
+                                  expected: type[Exception]) -> None:
     target = MemoryTarget(4 * CHUNK, fail_at=CHUNK,
                           error=OSError(errno_value, "boom"))
     with pytest.raises(expected):
-        write_image(io.BytesIO(b"y" * 3 * CHUNK), target,
-                    expected_size=0, hashing_algo="sha512",
-                    verifier=None, chunk_size=CHUNK)
+        writer.write_image(io.BytesIO(b"y" * 3 * CHUNK), target,
+                           expected_size=0, hashing_algo="sha512",
+                           verifier=None, chunk_size=CHUNK)
 
 
-def test_zero_chunks_are_skipped_only_when_asked(
-        write_image: WriteImage) -> None:
+def test_zero_chunks_are_skipped_only_when_asked() -> None:
     data = b"\0" * CHUNK + b"d" * CHUNK + b"\0" * CHUNK
     target = MemoryTarget(3 * CHUNK)
-    result = write_image(io.BytesIO(data), target,
-                         expected_size=len(data),
-                         hashing_algo="sha512", verifier=None,
-                         chunk_size=CHUNK, skip_zeros=True)
+    result = writer.write_image(io.BytesIO(data), target,
+                                expected_size=len(data),
+                                hashing_algo="sha512", verifier=None,
+                                chunk_size=CHUNK, skip_zeros=True)
     assert target.writes == [(CHUNK, CHUNK)]
     assert result.checksum == hashlib.md5(data).hexdigest()
     dense = MemoryTarget(3 * CHUNK)
-    write_image(io.BytesIO(data), dense, expected_size=len(data),
-                hashing_algo="sha512", verifier=None,
+    writer.write_image(io.BytesIO(data), dense, expected_size=len(data),
+                       hashing_algo="sha512", verifier=None,
                        chunk_size=CHUNK)
     assert len(dense.writes) == 3
 
 
-def test_head_is_kept_for_format_detection(write_image: WriteImage) -> None:
+def test_head_is_kept_for_format_detection() -> None:
     data = pattern(3 * CHUNK)
-    result = write_image(io.BytesIO(data), MemoryTarget(3 * CHUNK),
-                         expected_size=0, hashing_algo="sha512",
-                         verifier=None, chunk_size=CHUNK,
-                         keep_head=True)
+    result = writer.write_image(io.BytesIO(data), MemoryTarget(3 * CHUNK),
+                                expected_size=0, hashing_algo="sha512",
+                                verifier=None, chunk_size=CHUNK,
+                                keep_head=True)
     assert result.head == data
