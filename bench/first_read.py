@@ -56,7 +56,7 @@ def write(path: str) -> float:
         os.close(fd)
 
 
-def cold_read(path: str, compact: bool) -> float:
+def cold_read(path: str, compact: bool, drop_behind: bool) -> float:
     os.sync()
     with open("/proc/sys/vm/drop_caches", "w") as f:
         f.write("3\n")
@@ -66,8 +66,13 @@ def cold_read(path: str, compact: bool) -> float:
     fd = os.open(path, os.O_RDONLY)
     try:
         start = time.perf_counter()
+        n = 0
         while os.read(fd, CHUNK):
-            pass
+            n += 1
+            if drop_behind and n % DROP_EVERY == 0:
+                # the pages read so far go back to the allocator, which
+                # hands them to the readahead ahead of this read
+                os.posix_fadvise(fd, 0, n * CHUNK, os.POSIX_FADV_DONTNEED)
         return time.perf_counter() - start
     finally:
         os.close(fd)
@@ -80,6 +85,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--times", type=int, default=4)
     p.add_argument("--compact", action="store_true",
                    help="compact memory after dropping the page cache")
+    p.add_argument("--drop-behind", action="store_true",
+                   help="drop the pages read every 32 MiB while reading")
     p.add_argument("--pause", type=float, default=0.0, metavar="S",
                    help="seconds between the write and the first read "
                         "(does the slow mode follow the write?)")
@@ -99,7 +106,7 @@ def main(argv: list[str]) -> int:
                     n + 1, args.pause, reported_mib_since(mark)), flush=True)
             for which in ("first", "second"):
                 mark = reported_kib()
-                took = cold_read(path, args.compact)
+                took = cold_read(path, args.compact, args.drop_behind)
                 print("%d: %s cold read %.2f s%s" % (
                     n + 1, which, took, reported_mib_since(mark)),
                     flush=True)

@@ -92,6 +92,11 @@ class SharedReads:
         self._commands = root_commands
         self._alarm = alarm(self.end_expired, poller.clock.monotonic)
 
+    @property
+    def lingers(self) -> bool:
+        """Whether a share outlives its last reader (and so its cache)."""
+        return self._linger > 0
+
     # -- readers ------------------------------------------------------------
     def join(self, volumes: Volumes, volume: VolumeInfo) -> Joined:
         """Become a reader of the volume's share, attaching if first.

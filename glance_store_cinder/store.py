@@ -323,7 +323,10 @@ class Store(glance_store.driver.Store):
                 "Leaving the read attachment of volume %s" % volume_id))
             # Each reader its own file descriptor; the share has taken
             # the device over for an unprivileged glance-api already.
-            device = open_device(connected, writable=False)
+            # Pages of a share that goes with its last reader have no
+            # later use (transfer/drop_behind.py).
+            device = open_device(connected, writable=False,
+                                 drop_behind=not shared.lingers)
             undo.callback(device.close)
             # The reads are timed by the reader: between them the
             # caller's own work runs.

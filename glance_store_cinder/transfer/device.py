@@ -21,6 +21,7 @@ from glance_store import exceptions as gs_exc
 
 from glance_store_cinder.connectors import ConnectedDevice
 from glance_store_cinder.privileged import RootCommands
+from glance_store_cinder.transfer.drop_behind import DropBehind
 from glance_store_cinder.transfer.writeback import WritebackPacer
 
 LOG = logging.getLogger(__name__)
@@ -39,13 +40,17 @@ class DeviceIO(Protocol):
 class FdDevice:
     """A device node or volume file, used through one file descriptor."""
 
-    def __init__(self, path: str, writable: bool,
-                 pacer: Callable[[int], WritebackPacer] | None = WritebackPacer
-                 ) -> None:
+    def __init__(
+            self, path: str, writable: bool,
+            pacer: Callable[[int], WritebackPacer] | None = WritebackPacer,
+            dropper: Callable[[int], DropBehind] | None = None) -> None:
+        """``dropper``: for a reader, what drops the pages it has read."""
         flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC
         self.path = path
         self._fd: int | None = os.open(path, flags)
         self._pacer = pacer(self._fd) if writable and pacer else None
+        self._dropper = (dropper(self._fd) if not writable and dropper
+                         else None)
         if not writable:
             # Readers stream the volume front to back: ask for readahead.
             with contextlib.suppress(OSError, AttributeError):
@@ -70,6 +75,12 @@ class FdDevice:
             self._pacer.wrote(start, length)
 
     def read_at(self, offset: int, size: int) -> bytes:
+        data = self._read_at(offset, size)
+        if self._dropper is not None:
+            self._dropper.read(offset, len(data))
+        return data
+
+    def _read_at(self, offset: int, size: int) -> bytes:
         data = os.pread(self.fd, size, offset)
         if len(data) == size or not data:
             return data
@@ -121,9 +132,12 @@ class FileObjectDevice:
         pass
 
 
-def open_device(device: ConnectedDevice, writable: bool) -> DeviceIO:
+def open_device(device: ConnectedDevice, writable: bool,
+                drop_behind: bool = False) -> DeviceIO:
+    """``drop_behind``: a reader drops what it has read from the cache."""
     if device.path is not None:
-        return FdDevice(device.path, writable)
+        return FdDevice(device.path, writable,
+                        dropper=DropBehind if drop_behind else None)
     if device.file_object is not None:
         return FileObjectDevice(device.file_object)
     raise gs_exc.BackendException("connected volume has no path or handle")

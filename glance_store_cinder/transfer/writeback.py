@@ -27,7 +27,7 @@ WINDOW = 32 * 1024 * 1024
 Advise = Callable[[int, int, int, int], None]
 
 
-def _advise(fd: int, offset: int, length: int, advice: int) -> None:
+def fadvise(fd: int, offset: int, length: int, advice: int) -> None:
     os.posix_fadvise(fd, offset, length, advice)
 
 
@@ -35,7 +35,7 @@ class WritebackPacer:
     """Told of every write; starts writeback window by window."""
 
     def __init__(self, fd: int, window: int = WINDOW,
-                 advise: Advise = _advise) -> None:
+                 advise: Advise = fadvise) -> None:
         self._fd = fd
         self._window = window
         self._advise = advise
