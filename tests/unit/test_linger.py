@@ -151,3 +151,10 @@ def test_back_to_back_readers_of_several_workers_attach_once(
     env.ring_alarms()
     env.assert_clean(keep=[vid])
 
+
+def test_only_a_store_whose_shares_outlive_their_readers_keeps_the_cache(
+        env: Env) -> None:
+    # without a linger the share, and its cache, go with the last reader
+    assert not env.store().runtime.shared_reads.lingers
+    assert env.store(cinder_read_attachment_linger=5).runtime.shared_reads \
+        .lingers

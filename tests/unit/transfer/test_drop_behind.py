@@ -1,5 +1,5 @@
 """A reader drops what it has read from the page cache, a window behind
-itself; writers and lingering shares keep theirs."""
+itself; writers keep theirs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pathlib
 
 from glance_store_cinder.transfer.device import FdDevice
 from glance_store_cinder.transfer.drop_behind import DropBehind
-from tests.unit.harness import Env
 from tests.unit.transfer.test_writeback import Advice
 
 DROP = os.POSIX_FADV_DONTNEED
@@ -75,10 +74,3 @@ def test_writers_do_not_drop_behind(tmp_path: pathlib.Path) -> None:
     FdDevice(str(path), writable=True, dropper=dropper).close()
     assert made == []
 
-
-def test_only_a_store_whose_shares_outlive_their_readers_keeps_the_cache(
-        env: Env) -> None:
-    # without a linger the share, and its cache, go with the last reader
-    assert not env.store().runtime.shared_reads.lingers
-    assert env.store(cinder_read_attachment_linger=5).runtime.shared_reads \
-        .lingers
