@@ -53,7 +53,7 @@ LOG = logging.getLogger("bench.worker")
 E2E_WORKLOADS = ("e2e_upload", "e2e_download")
 IMAGE = "known"
 WARM_UP = "small-0"
-WARM_UPS = 2          # untimed uploads and downloads per process
+WARM_UPS = 1          # untimed uploads and downloads per process
 ACTIVE_TIMEOUT = 120.0
 
 

@@ -40,7 +40,7 @@ from bench.worker_parts import WorkerParts
 HOT_WORKLOADS = ("hot_paced_4", "hot_paced_16", "hot_unpaced",
                  "hot_back_to_back")
 IMAGE = "concurrent-0"
-PACE = 20 * MiB          # bytes per second per paced reader
+PACE = 40 * MiB          # bytes per second per paced reader
 UNPACED = 4
 BACK_TO_BACK = 20
 CHUNK = 4 * MiB

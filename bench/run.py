@@ -33,6 +33,7 @@ from bench.data import FULL
 from bench.data import QUICK
 from bench.data import DataSet
 from bench.data import Profile
+from bench.failed import Failures
 from bench.worker import CURVE
 from bench.worker import HOT_WORKLOADS
 from bench.worker import SECONDARY
@@ -89,6 +90,7 @@ class Run:
         self.samples: list[dict[str, Any]] = []
         self.processes: list[dict[str, Any]] = []  # bench/timeline.py
         self.findings: list[str] = []
+        self.failures = Failures()
         self.lost: list[str] = []       # what makes the run rejected
         self.env: dict[str, Any] = {}
         self.admin: Any = None
@@ -143,12 +145,15 @@ class Run:
         workloads = [w for w in self.args.workloads
                      if rnd < rounds_of(w, self.profile, self.rounds)]
         for contender in order(self.args.contenders, rnd):
-            spec = dict(common, contender=contender, workloads=workloads,
+            asked = self.failures.still_asked(contender, workloads, rnd)
+            if workloads and not asked:
+                continue
+            spec = dict(common, contender=contender, workloads=asked,
                         image_prefix=self.image_prefix(rnd, contender),
                         workdir=str(self.workdir / contender))
-            if second.wanted(workloads):
+            if second.wanted(asked):
                 spec["glance_api"] = self.second.spec(self.env, contender)
-            self.attempts(contender, rnd, "bench.worker", spec, workloads)
+            self.attempts(contender, rnd, "bench.worker", spec, asked)
 
     def attempts(self, who: str, rnd: int, module: str,
                  spec: dict[str, Any], workloads: list[str],
@@ -202,6 +207,7 @@ class Run:
         out = outcome.out
         got = out.get("samples", [])
         self.samples += got
+        self.failures.take(who, rnd, got)
         if outcome.problem:
             self.lost.append(outcome.problem)
         if out.get("info", {}).get("error"):
@@ -289,6 +295,7 @@ class Run:
                                                    time.monotonic() - t0))
             self.round(rnd)
         self.findings += self.second.stop()
+        self.findings += self.failures.findings()
         duration = time.monotonic() - t0
         if self.args.profile:
             self.profile_pass()
