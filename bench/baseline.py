@@ -3,23 +3,27 @@
 hashing
     md5 and sha512 of the known-size image's bytes, already in memory in
     4 MiB chunks, each on one core (with the CPU seconds of the thread),
-    one after the other ("serial") and in two threads at once
-    ("overlapped").  No driver can add faster than the slower of the two.
+    one after the other ("serial"); in the rounds of the secondary rows
+    also in two threads at once ("overlapped").  No driver can add faster
+    than the slower of the two.
 device
-    The same bytes copied into a fresh file on the Cinder export with
-    16 MiB writes and one fsync (with the whole machine's CPU seconds:
-    the kernel's write path, loop device included); then, page cache
-    dropped, that file read back with 16 MiB reads; then the bytes, in
-    memory, written in 4 MiB chunks into a pre-sized file and fsynced,
-    starting writeback every 32 MiB (``device_write_paced``) and, in the
-    rounds of the secondary rows, without (``device_write_presized``).
-    What the storage under the volumes can do: the fastest of the writes
-    is the floor's.
+    The bytes, in memory, written in 4 MiB chunks into a pre-sized file
+    on the Cinder export and fsynced, starting writeback every 32 MiB
+    (``device_write_paced``, with the whole machine's CPU seconds: the
+    kernel's write path, loop device included); then, page cache dropped
+    before each, that file read back with 16 MiB reads, plainly and
+    dropping what was read behind the reader (``device_read``,
+    ``device_read_drop_behind``).  In the rounds of the secondary rows
+    also: the bytes copied into a fresh file with 16 MiB writes and one
+    fsync (``device_write``), and the pre-sized write without writeback
+    started (``device_write_presized``).  What the storage under the
+    volumes can do: the fastest write and the fastest read are the
+    floors'.
 hash + write
-    The reference implementation: md5 and sha512 in two threads while the
-    main thread writes the same 4 MiB chunks into a pre-sized file on the
-    export, then fsync.  A straightforward driver without Cinder, not a
-    limit.
+    The reference implementation, in the rounds of the secondary rows:
+    md5 and sha512 in two threads while the main thread writes the same
+    4 MiB chunks into a pre-sized file on the export, then fsync.  A
+    straightforward driver without Cinder, not a limit.
 cinder
     See :mod:`bench.cinder_cycle`; one untimed cycle first (privsep
     start).
@@ -46,6 +50,7 @@ from bench.common import write_json
 from bench.cpu import Meter
 from bench.data import from_spec
 from bench.data import new_hash
+from glance_store_cinder.transfer.drop_behind import DropBehind
 from glance_store_cinder.transfer.writeback import WritebackPacer
 
 LOG = logging.getLogger("bench.baseline")
@@ -139,6 +144,8 @@ class Baseline:
                         cpu_s={"thread_s": time.thread_time() - cpu0})
             serial += seconds
         self.record("hash_serial", serial, n)
+        if self.round >= self.profile.secondary_rounds:
+            return  # the overlapped line is a comparison, not the floor's
         threads = [threading.Thread(target=self._digest, args=(chunks, a))
                    for a in ALGORITHMS]
         meter = Meter(self.devices)
@@ -158,36 +165,57 @@ class Baseline:
             self.spec["name_prefix"], what, self.round))
 
     def device(self) -> None:
-        path = self._scratch("device")
+        # The floor's parts, in every round: the faster way in (writeback
+        # started as it writes) and the two ways of reading that back.
+        paced = self._scratch("paced")
         try:
-            self._device_write(path)
-            dropped = drop_caches()
-            fd = os.open(path, os.O_RDONLY)
-            meter = Meter(self.devices)
-            try:
-                with meter.measure():
-                    start = time.perf_counter()
-                    got = 0
-                    while buf := os.read(fd, DEVICE_IO):
-                        got += len(buf)
-                    seconds = time.perf_counter() - start
-            finally:
-                os.close(fd)
-            if got != self.known.length:
-                raise RuntimeError("read back %d bytes of %d"
-                                   % (got, self.known.length))
-            self.record("device_read", seconds, got, meter=meter,
-                        extra={"cache_dropped": dropped})
+            self.presized_write(paced, paced=True, keep=True)
+            self._cold_read(paced, "device_read")
+            self._cold_read(paced, "device_read_drop_behind",
+                            drop_behind=True)
         finally:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-        # Without writeback started as it writes: the comparison the
-        # write-strategy lines make, in the rounds of the secondary rows
-        # (the paced write is the faster, the floor's).
-        if self.round < self.profile.secondary_rounds:
-            self.presized_write(self._scratch("presized"))
-        self.presized_write(self._scratch("paced"), paced=True)
+                os.unlink(paced)
+        if self.round >= self.profile.secondary_rounds:
+            return
+        # The comparison lines, in the rounds of the secondary rows: a
+        # plain copy, the pre-sized write without writeback started, and
+        # the reference implementation.
+        copy = self._scratch("device")
+        try:
+            self._device_write(copy)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(copy)
+        self.presized_write(self._scratch("presized"))
         self.hash_and_write(self._scratch("hash-write"))
+
+    def _cold_read(self, path: str, name: str,
+                   drop_behind: bool = False) -> None:
+        """Read ``path`` with 16 MiB reads, page cache dropped first; with
+        ``drop_behind``, dropping what was read a window behind (a host
+        that hands free memory back to its hypervisor faults fresh pages
+        in slowly, reused ones quickly: transfer/drop_behind.py)."""
+        dropped = drop_caches()
+        fd = os.open(path, os.O_RDONLY)
+        meter = Meter(self.devices)
+        try:
+            dropper = DropBehind(fd) if drop_behind else None
+            with meter.measure():
+                start = time.perf_counter()
+                got = 0
+                while buf := os.read(fd, DEVICE_IO):
+                    if dropper is not None:
+                        dropper.read(got, len(buf))
+                    got += len(buf)
+                seconds = time.perf_counter() - start
+        finally:
+            os.close(fd)
+        if got != self.known.length:
+            raise RuntimeError("read back %d bytes of %d"
+                               % (got, self.known.length))
+        self.record(name, seconds, got, meter=meter,
+                    extra={"cache_dropped": dropped})
 
     def _device_write(self, path: str) -> None:
         s = self.known
@@ -217,13 +245,14 @@ class Baseline:
                     extra={"cache_dropped": dropped})
 
     def _write_chunks(self, path: str, chunks: list[bytes],
-                      hashing: bool, paced: bool = False
-                      ) -> tuple[float, Meter, bool]:
+                      hashing: bool, paced: bool = False,
+                      keep: bool = False) -> tuple[float, Meter, bool]:
         """Write ``chunks`` into a pre-sized (sparse, like a Cinder NFS
         volume) file, then fsync; with ``hashing``, md5 and sha512 of them
         in two threads meanwhile; with ``paced``, writeback started every
         32 MiB while writing (the kernel otherwise holds it all for the
-        fsync).  (seconds, meter, cache dropped)."""
+        fsync); with ``keep``, the file stays for the caller to read and
+        remove.  (seconds, meter, cache dropped)."""
         dropped = drop_caches()
         background = cpu.background_rate()
         out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -248,18 +277,20 @@ class Baseline:
                 seconds = time.perf_counter() - start
         finally:
             os.close(out)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            if not keep:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
         meter.seconds["background_busy_per_s"] = background
         meter.seconds["write_busy_s"] = cpu.own_share(meter.seconds,
                                                       seconds, background)
         return seconds, meter, dropped
 
-    def presized_write(self, path: str, paced: bool = False) -> None:
+    def presized_write(self, path: str, paced: bool = False,
+                       keep: bool = False) -> None:
         """The device's other way in: the bytes, already in memory, into
         a pre-sized file, as a driver writes into a volume."""
         seconds, meter, dropped = self._write_chunks(
-            path, self._chunks(), hashing=False, paced=paced)
+            path, self._chunks(), hashing=False, paced=paced, keep=keep)
         self.record("device_write_paced" if paced
                     else "device_write_presized", seconds, self.known.length,
                     meter=meter, extra={"cache_dropped": dropped})

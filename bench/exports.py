@@ -22,10 +22,13 @@ DISK_ONLY = ("block_add_known", "block_get", "e2e_upload", "e2e_download")
 E2E = ("e2e_upload", "e2e_download")
 # Rows whose question does not depend on the export (how a shared read
 # attachment holds up under many readers; how an add scales with the
-# image's size): by default answered once, in the disk mode, which keeps
-# both modes together within the run-time target (bench/README.md).
+# image's size; whether an unknown-size add above 1 GiB keeps its bytes;
+# whether a sparse image lands thin): by default answered once, in the
+# disk mode, which keeps both modes together within the run-time target
+# (bench/README.md).
 DISK_BY_DEFAULT = ("hot_paced_4", "hot_paced_16", "hot_unpaced",
-                   "hot_back_to_back", "curve_known", "curve_unknown")
+                   "hot_back_to_back", "curve_known", "curve_unknown",
+                   "add_unknown_large", "sparse_dense", "sparse_thin")
 
 
 def select(env: dict[str, Any], mode: str) -> dict[str, Any]:

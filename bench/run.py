@@ -212,6 +212,10 @@ class Run:
             self.lost.append(outcome.problem)
         if out.get("info", {}).get("error"):
             self.findings.append("%s: %s" % (who, out["info"]["error"]))
+        if out.get("info", {}).get("not_asked"):
+            self.findings.append("%s round %d: not asked after a smaller "
+                                 "size failed: %s" % (who, rnd, ", ".join(
+                                     out["info"]["not_asked"])))
         # A curve workload reports one sample per size: "<name>@<bytes>".
         missing = expected(workloads, who, got) - {
             s["workload"].split("@")[0] for s in got}

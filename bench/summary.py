@@ -78,11 +78,13 @@ LIMIT_LABELS = {
     "hash_serial": "md5 then sha512 of {known}",
     "hash_overlapped": "md5 and sha512 of {known}, two threads",
     "device_write": "copy {known} to a new file on the export + fsync",
-    "device_read": "read that file, cold cache",
     "device_write_presized": "write {known} from memory into a pre-sized "
                              "file on the export + fsync",
     "device_write_paced": "the same, starting writeback every 32 MiB "
                           "(POSIX_FADV_DONTNEED) while writing",
+    "device_read": "read the paced write's file back, cold cache",
+    "device_read_drop_behind": "the same, dropping what was read every "
+                               "32 MiB (POSIX_FADV_DONTNEED)",
     "hash_write": "reference implementation: md5 and sha512 in two "
                   "threads while writing the same {known} into a "
                   "pre-sized file on the export, + fsync",
@@ -91,6 +93,10 @@ LIMIT_LABELS = {
                     "(disconnect/unmount/delete)",
 }
 WRITES = ("device_write", "device_write_presized", "device_write_paced")
+# A host that hands free memory back to its hypervisor reads into fresh
+# pages slowly and into reused ones quickly: the device reads as fast as
+# the faster of the two ways it was read.
+READS = ("device_read", "device_read_drop_behind")
 REFERENCE_LABEL = "reference implementation: hash+write {known} + Cinder"
 COUNTS = ("rounds", "small_count", "concurrency", "cinder_cycles",
           "secondary_rounds", "reads", "curve_rounds", "hot_rounds")
@@ -178,9 +184,11 @@ def floor(kind: str, nbytes: int, data: int | None, limits: Limits,
     if kind == "cinder":
         return cycle["median_s"], "Cinder"
     if kind == "get":
-        read = _seconds(limits, "device_read", nbytes)
-        if read is None:
+        reads = [r for r in (_seconds(limits, name, nbytes)
+                             for name in READS) if r is not None]
+        if not reads:
             return None
+        read = min(reads)
         return (read + sum(steps.get(k, 0.0) for k in ATTACH_STEPS
                            + DETACH_STEPS), "read+attach")
     written = (data or nbytes) if kind == "thin" else nbytes
@@ -280,7 +288,9 @@ def _limit_ratios(entry: dict[str, Any], row: Row, ours: Stats,
             ours, limits.get("device_write"))
         entry["reference_s"] = reference(nbytes, limits)
     if row.floor == "get":
-        entry["ratio_read"] = _rate_ratio(ours, limits.get("device_read"))
+        ratios = [r for r in (_rate_ratio(ours, limits.get(name))
+                              for name in READS) if r is not None]
+        entry["ratio_read"] = min(ratios) if ratios else None
     cycle = limits.get("cinder_cycle")
     if row.floor == "cinder" and is_ok(ours) and is_ok(cycle) and cycle:
         entry["overhead_ms"] = 1000 * (ours["median_s"]

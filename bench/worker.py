@@ -109,7 +109,8 @@ class Worker(GlanceApiImages, HotImages, Contender):
     def add_checked(self, workload: str, slice_name: str,
                     announced: int | None = None,
                     store: str = bench_conf.STORE,
-                    keep: str = "") -> None:
+                    keep: str = "") -> bool:
+        """One timed add, checked and recorded; whether it passed."""
         s = self.data.slices[slice_name]
         dropped = drop_caches()
         timed = None
@@ -121,7 +122,7 @@ class Worker(GlanceApiImages, HotImages, Contender):
             facts = self.check_volume(slice_name, timed.uri)
         except Failed as exc:
             self.fail(workload, s.length, exc, [timed.uri] if timed else [])
-            return
+            return False
         self.record(workload, timed, s.length, cache_dropped=dropped,
                     flush_s=flush, **facts)
         if workload in DURABLE:
@@ -132,6 +133,7 @@ class Worker(GlanceApiImages, HotImages, Contender):
             self.kept[keep] = timed.uri
         else:
             self.delete_volumes([timed.uri])
+        return True
 
     # -- workloads ------------------------------------------------------
     def w_add_known(self) -> None:
@@ -241,13 +243,24 @@ class Worker(GlanceApiImages, HotImages, Contender):
             self.delete_volumes([u for u in uris if u])
 
     def w_curve_known(self) -> None:
-        for n in self.profile.curve:
-            self.add_checked("curve_known@%d" % n, curve_slice(n))
+        self.curve("curve_known", None)
 
     def w_curve_unknown(self) -> None:
-        for n in self.profile.curve:
-            self.add_checked("curve_unknown@%d" % n, curve_slice(n),
-                             announced=0)
+        self.curve("curve_unknown", 0)
+
+    def curve(self, kind: str, announced: int | None) -> None:
+        """The sizes in ascending order; after a size failed, the larger
+        ones are not asked (each would write its whole image before the
+        check finds it wrong), and the run's findings say so."""
+        failed = ""
+        for n in sorted(self.profile.curve):
+            workload = "%s@%d" % (kind, n)
+            if failed:
+                self.info.setdefault("not_asked", []).append(
+                    "%s (%s failed)" % (workload, failed))
+            elif not self.add_checked(workload, curve_slice(n),
+                                      announced=announced):
+                failed = workload
 
     def w_sparse_dense(self) -> None:
         self.add_checked("sparse_dense", "sparse")
