@@ -73,6 +73,10 @@ class Baseline:
         self.env = spec["env"]
         self.round = spec["round"]
         self.profile, self.data = from_spec(spec)
+        # The comparison lines (overlapped hashes, the other writes, the
+        # reference implementation) are measured with the secondary rows;
+        # the floors' parts in every round.
+        self.comparing = self.round < self.profile.secondary_rounds
         self.samples: list[dict[str, Any]] = []
         self.known = self.data.slices["known"]
         self.want = self.data.digests["known"]
@@ -144,8 +148,8 @@ class Baseline:
                         cpu_s={"thread_s": time.thread_time() - cpu0})
             serial += seconds
         self.record("hash_serial", serial, n)
-        if self.round >= self.profile.secondary_rounds:
-            return  # the overlapped line is a comparison, not the floor's
+        if not self.comparing:
+            return
         threads = [threading.Thread(target=self._digest, args=(chunks, a))
                    for a in ALGORITHMS]
         meter = Meter(self.devices)
@@ -176,10 +180,9 @@ class Baseline:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(paced)
-        if self.round >= self.profile.secondary_rounds:
+        if not self.comparing:
             return
-        # The comparison lines, in the rounds of the secondary rows: a
-        # plain copy, the pre-sized write without writeback started, and
+        # A plain copy, the pre-sized write without writeback started, and
         # the reference implementation.
         copy = self._scratch("device")
         try:
