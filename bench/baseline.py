@@ -82,6 +82,7 @@ class Baseline:
         self.want = self.data.digests["known"]
         self.digests: dict[str, str] = {}  # what the hash threads got
         self._loaded: list[bytes] = []
+        self._background: float | None = None
         self.devices = disks.devices(self.env["nfs"]["export_dir"])
 
     def record(self, name: str, seconds: float | None, nbytes: int,
@@ -164,6 +165,13 @@ class Baseline:
         self.record("hash_overlapped", seconds, n, meter=meter)
 
     # -- device -----------------------------------------------------------
+    def background(self) -> float:
+        """What the others use of the machine (busy CPU seconds per
+        second), measured once per process: each look sleeps a second."""
+        if self._background is None:
+            self._background = cpu.background_rate()
+        return self._background
+
     def _scratch(self, what: str) -> str:
         return os.path.join(self.env["nfs"]["export_dir"], "%s%s-%d.tmp" % (
             self.spec["name_prefix"], what, self.round))
@@ -223,7 +231,7 @@ class Baseline:
     def _device_write(self, path: str) -> None:
         s = self.known
         dropped = drop_caches()
-        background = cpu.background_rate()
+        background = self.background()
         src = os.open(self.data.path(s.file), os.O_RDONLY)
         out = -1
         meter = Meter(self.devices)
@@ -257,7 +265,7 @@ class Baseline:
         fsync); with ``keep``, the file stays for the caller to read and
         remove.  (seconds, meter, cache dropped)."""
         dropped = drop_caches()
-        background = cpu.background_rate()
+        background = self.background()
         out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         meter = Meter(self.devices)
         try:

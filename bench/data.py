@@ -76,12 +76,26 @@ class Profile:
     # headline rows give its 1 GiB point), in the first ``curve_rounds``.
     curve: tuple[int, ...] = ()
     curve_rounds: int = 0
+    # The sizes of the known-size curve that the unknown-size one leaves
+    # to the headline unknown-size adds (1 GiB, and the large one that is
+    # not a whole number of GiB).
+    curve_known_only: tuple[int, ...] = ()
     # The hot-image rows (bench/hot.py), in the first ``hot_rounds``: each
     # is many readers at once, and the in-tree driver's refused readers
     # wait before they fail, so a round of them is long.  (3 for runs
     # recorded before this field: they ran the hot rows with the
     # secondary ones.)
     hot_rounds: int = 3
+    # The end-to-end downloads per round (2 for runs recorded before this
+    # field: they did ``reads`` of them).
+    e2e_reads: int = 2
+
+    def curve_sizes(self, kind: str) -> tuple[int, ...]:
+        """The sizes of the ``curve_known`` or ``curve_unknown`` curve."""
+        if kind == "curve_unknown":
+            return tuple(n for n in self.curve
+                         if n not in self.curve_known_only)
+        return self.curve
 
     def slices(self) -> dict[str, Slice]:
         out = {
@@ -118,17 +132,18 @@ class Profile:
 # The large unknown-size image is not a whole number of GiB: the volume
 # is larger than the image, and the size must still come out exact.
 FULL = Profile(name="full", rounds=5, known=GiB, unknown_small=GiB,
-               unknown_large=3 * GiB // 2, small=MiB, small_count=5,
+               unknown_large=3 * GiB // 2, small=MiB, small_count=3,
                concurrent=256 * MiB, concurrency=4, sparse=GiB,
-               cinder_cycles=5, secondary_rounds=3, reads=2,
+               cinder_cycles=3, secondary_rounds=3, reads=2,
                curve=(64 * MiB, 256 * MiB, 5 * GiB // 2, 4 * GiB),
-               curve_rounds=1, hot_rounds=1)
+               curve_known_only=(5 * GiB // 2,),
+               curve_rounds=1, hot_rounds=1, e2e_reads=1)
 QUICK = Profile(name="quick", rounds=1, known=256 * MiB,
                 unknown_small=256 * MiB, unknown_large=GiB + 256 * MiB,
                 small=MiB, small_count=5, concurrent=64 * MiB,
                 concurrency=4, sparse=256 * MiB, cinder_cycles=3,
                 secondary_rounds=1, reads=1, curve=(64 * MiB,),
-                curve_rounds=1, hot_rounds=1)
+                curve_rounds=1, hot_rounds=1, e2e_reads=1)
 
 
 def curve_slice(size: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.common import CURVE_HEADLINES
 from bench.common import MiB
 from bench.summary import LIMIT_LABELS
 from bench.summary import label_of
@@ -211,7 +212,7 @@ CURVE_HEAD = ["size", "known: ours s", "in-tree s", "ours/in-tree",
 
 def curve_table(summary: dict[str, Any]) -> list[list[str]]:
     """One line per image size: known and unknown size, both drivers,
-    with the 1 GiB headline rows as the curve's 1 GiB point."""
+    with the headline adds as the curves' points of their sizes."""
     rows = {r["workload"]: r for r in summary["rows"]}
     sizes: dict[int, dict[str, dict[str, Any]]] = {}
     for name, r in rows.items():
@@ -220,11 +221,11 @@ def curve_table(summary: dict[str, Any]) -> list[list[str]]:
             sizes.setdefault(int(n), {})[kind] = r
     if not sizes:
         return []
-    for kind, headline in (("curve_known", "add_known"),
-                           ("curve_unknown", "add_unknown_small")):
-        r = rows.get(headline)
-        if r and r["ours"] and r["ours"].get("bytes"):
-            sizes.setdefault(int(r["ours"]["bytes"]), {}).setdefault(kind, r)
+    for kind, headlines in CURVE_HEADLINES.items():
+        for r in filter(None, map(rows.get, headlines)):
+            if r["ours"] and r["ours"].get("bytes"):
+                sizes.setdefault(int(r["ours"]["bytes"]),
+                                 {}).setdefault(kind, r)
     out = []
     for n in sorted(sizes):
         line = [_size(n)]

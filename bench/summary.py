@@ -99,7 +99,8 @@ WRITES = ("device_write", "device_write_presized", "device_write_paced")
 READS = ("device_read", "device_read_drop_behind")
 REFERENCE_LABEL = "reference implementation: hash+write {known} + Cinder"
 COUNTS = ("rounds", "small_count", "concurrency", "cinder_cycles",
-          "secondary_rounds", "reads", "curve_rounds", "hot_rounds")
+          "secondary_rounds", "reads", "curve_rounds", "hot_rounds",
+          "e2e_reads")
 
 
 def curve_rows(profile: Any) -> tuple[Row, ...]:
@@ -107,7 +108,7 @@ def curve_rows(profile: Any) -> tuple[Row, ...]:
     return tuple(Row("%s@%d" % (kind, n), "size curve: add %s, %s size"
                      % (size_text(n), kind.split("_")[1]), "add")
                  for kind in ("curve_known", "curve_unknown")
-                 for n in getattr(profile, "curve", ()))
+                 for n in profile.curve_sizes(kind))
 
 
 def size_text(n: int) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from bench import cleanup
 from bench import common
 from bench import conf as bench_conf
+from bench.common import CURVE_HEADLINES
 from bench.common import INTREE
 from bench.common import OURS
 from bench.common import drop_caches
@@ -251,16 +252,21 @@ class Worker(GlanceApiImages, HotImages, Contender):
     def curve(self, kind: str, announced: int | None) -> None:
         """The sizes in ascending order; after a size failed, the larger
         ones are not asked (each would write its whole image before the
-        check finds it wrong), and the run's findings say so."""
-        failed = ""
-        for n in sorted(self.profile.curve):
+        check finds it wrong), and the run's findings say so.  The
+        headline adds of the curve's kind count as its sizes: they ran
+        before it in this process."""
+        failed = [(int(s["bytes"]), s["workload"]) for s in self.samples
+                  if s["workload"] in CURVE_HEADLINES[kind]
+                  and not s["ok"] and not s.get("outage")]
+        for n in sorted(self.profile.curve_sizes(kind)):
             workload = "%s@%d" % (kind, n)
-            if failed:
+            smaller = [w for size, w in failed if size < n]
+            if smaller:
                 self.info.setdefault("not_asked", []).append(
-                    "%s (%s failed)" % (workload, failed))
+                    "%s (%s failed)" % (workload, smaller[0]))
             elif not self.add_checked(workload, curve_slice(n),
                                       announced=announced):
-                failed = workload
+                failed.append((n, workload))
 
     def w_sparse_dense(self) -> None:
         self.add_checked("sparse_dense", "sparse")
@@ -271,30 +277,42 @@ class Worker(GlanceApiImages, HotImages, Contender):
                              store=bench_conf.THIN_STORE)
 
     # -- driver ---------------------------------------------------------
-    def warm_up(self) -> None:
-        """One untimed add and get per store the workloads use: a
-        long-running glance-api has its keystone token, HTTP connections
-        and privsep daemon already."""
+    def warm_up(self, stores: bool, glance_api: bool) -> None:
+        """Untimed, all at once (one thread each, as a glance-api serves
+        its requests): one add and get per store the workloads use, and
+        one upload and download through the glance-api of the end-to-end
+        rows.  A long-running glance-api has its keystone token, HTTP
+        connections and privsep daemon already."""
         start = time.perf_counter()
-        for store in bench_conf.stores_used(self.spec["workloads"],
-                                            list(self.stores)):
-            uri = self.add("small-0", store=store).uri
-            try:
-                self.read_all(uri, "small-0", exclude_compare=False)
-            finally:
-                self.delete_volumes([uri])
+        calls: list[Any] = []
+        if stores:
+            calls += [lambda store=store: self.warm_up_store(store)
+                      for store in bench_conf.stores_used(
+                          self.spec["workloads"], list(self.stores))]
+        if glance_api:
+            calls.append(self.e2e_warm_up)
+        _, results = together(lambda call: call(), calls)
+        for outcome, value in results:
+            if outcome != "ok":
+                raise value
         self.info["warm_up_s"] = time.perf_counter() - start
+
+    def warm_up_store(self, store: str) -> None:
+        uri = self.add("small-0", store=store).uri
+        try:
+            self.read_all(uri, "small-0", exclude_compare=False)
+        finally:
+            self.delete_volumes([uri])
 
     def run(self) -> int:
         workloads = self.spec["workloads"]
         try:
             # The end-to-end rows' contender is a glance-api, not a store
             # of this process: no stores when they are all it runs.
-            if any(w not in E2E_WORKLOADS for w in workloads):
+            stores = any(w not in E2E_WORKLOADS for w in workloads)
+            if stores:
                 self.configure()
-                self.warm_up()
-            if any(w in E2E_WORKLOADS for w in workloads):
-                self.e2e_warm_up()
+            self.warm_up(stores, any(w in E2E_WORKLOADS for w in workloads))
         except Exception as exc:
             LOG.exception("configuring %s failed", self.contender)
             self.info["error"] = "configure failed: %s" % exc
