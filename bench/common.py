@@ -133,7 +133,10 @@ def run_process(argv: list[str], make: Callable[[dict[str, Any]], Any],
 def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt("signal %d" % signum)
 
-# The headline adds that are points of each size curve (bench/render.py
-# shows them in its table; a failed one stops its curve: bench/worker.py).
-CURVE_HEADLINES = {"curve_known": ("add_known",),
-                   "curve_unknown": ("add_unknown_small", "add_unknown_large")}
+# The headline adds that are points of each size curve, with the slice
+# each adds (bench/render.py shows them in its table; after a failed one,
+# its curve does not ask the larger sizes: bench/worker.py).
+CURVE_HEADLINES = {
+    "curve_known": {"add_known": "known"},
+    "curve_unknown": {"add_unknown_small": "unknown_small",
+                      "add_unknown_large": "unknown_large"}}

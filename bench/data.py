@@ -73,7 +73,7 @@ class Profile:
     secondary_rounds: int  # rounds that run the rows that are not headline
     reads: int           # gets of the same image(s) per round (workload 4, 5)
     # The size curve: known- and unknown-size adds of each size (the
-    # headline rows give its 1 GiB point), in the first ``curve_rounds``.
+    # headline adds are its other points), in the first ``curve_rounds``.
     curve: tuple[int, ...] = ()
     curve_rounds: int = 0
     # The sizes of the known-size curve that the unknown-size one leaves

@@ -114,7 +114,9 @@ class HotImages(WorkerParts):
     def _alone(self, uri: str, pace: float | None) -> dict[str, float]:
         """One reader alone, page cache dropped first; once per process
         and pace: the rows of one pace read the same bytes, each from a
-        volume of its own, one after the other."""
+        volume of its own, one after the other (so the first row's N
+        readers follow a lone read of their volume, the next row's are
+        its first readers; both with the page cache dropped)."""
         done: dict[float | None, dict[str, float]] = \
             vars(self).setdefault("_alone_reads", {})
         if pace not in done:

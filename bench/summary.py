@@ -104,7 +104,8 @@ COUNTS = ("rounds", "small_count", "concurrency", "cinder_cycles",
 
 
 def curve_rows(profile: Any) -> tuple[Row, ...]:
-    """The size curve's rows (its 1 GiB point is the headline rows')."""
+    """The size curve's rows (its other points are the headline adds:
+    bench.common.CURVE_HEADLINES)."""
     return tuple(Row("%s@%d" % (kind, n), "size curve: add %s, %s size"
                      % (size_text(n), kind.split("_")[1]), "add")
                  for kind in ("curve_known", "curve_unknown")

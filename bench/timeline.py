@@ -41,7 +41,9 @@ class Process:
                 "workloads_s": dict(self.info.get("wall", {}))}
 
     def setup_s(self) -> float:
-        """Configuring the stores and the untimed warm-up calls."""
+        """Configuring the stores and the untimed warm-up calls (the
+        end-to-end warm-up has its own key in runs recorded before the
+        warm-ups ran together)."""
         return sum(float(self.info.get(k, 0.0)) for k in (
             "configure_s", "warm_up_s", "e2e_warm_up_s"))
 

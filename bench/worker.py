@@ -253,10 +253,13 @@ class Worker(GlanceApiImages, HotImages, Contender):
         """The sizes in ascending order; after a size failed, the larger
         ones are not asked (each would write its whole image before the
         check finds it wrong), and the run's findings say so.  The
-        headline adds of the curve's kind count as its sizes: they ran
-        before it in this process."""
-        failed = [(int(s["bytes"]), s["workload"]) for s in self.samples
-                  if s["workload"] in CURVE_HEADLINES[kind]
+        headline adds of the curve's kind that failed in this process
+        before it (in the default order, they run first) count as failed
+        sizes: the size of their image, whatever the sample recorded."""
+        headlines = CURVE_HEADLINES[kind]
+        failed = [(self.data.slices[headlines[s["workload"]]].length,
+                   s["workload"]) for s in self.samples
+                  if s["workload"] in headlines
                   and not s["ok"] and not s.get("outage")]
         for n in sorted(self.profile.curve_sizes(kind)):
             workload = "%s@%d" % (kind, n)
@@ -292,9 +295,12 @@ class Worker(GlanceApiImages, HotImages, Contender):
         if glance_api:
             calls.append(self.e2e_warm_up)
         _, results = together(lambda call: call(), calls)
-        for outcome, value in results:
-            if outcome != "ok":
-                raise value
+        errors = [value for outcome, value in results if outcome != "ok"]
+        for error in errors:
+            LOG.error("warm-up failed: %r", error)
+        if errors:
+            raise RuntimeError("%d of %d warm-up calls failed, the first: %r"
+                               % (len(errors), len(calls), errors[0]))
         self.info["warm_up_s"] = time.perf_counter() - start
 
     def warm_up_store(self, store: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import types
 from typing import Any
 
 from bench import render
@@ -24,6 +25,10 @@ class CurveOnly:
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
     profile: Any = FULL
     asked: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def data(self) -> Any:
+        return types.SimpleNamespace(slices=FULL.slices())
 
     def add_checked(self, workload: str, slice_name: str,
                     announced: int | None = None) -> bool:
@@ -65,6 +70,22 @@ def test_a_failed_headline_add_stops_the_larger_curve_sizes() -> None:
     assert w.asked == ["curve_unknown@%d" % n for n in (64 * MiB, 256 * MiB)]
     assert w.info["not_asked"] == [
         "curve_unknown@%d (add_unknown_large failed)" % (4 * GiB)]
+
+
+def test_a_failed_known_size_headline_stops_the_larger_known_sizes() -> None:
+    w = CurveOnly(fails=set(), samples=[sample("add_known", GiB, ok=False)])
+    Worker.curve(w, "curve_known", None)  # type: ignore[arg-type]
+    assert w.asked == ["curve_known@%d" % n for n in (64 * MiB, 256 * MiB)]
+    assert len(w.info["not_asked"]) == 2
+
+
+def test_a_headline_that_crashed_stops_only_above_its_image_size() -> None:
+    # A workload that raised is recorded with 0 bytes: its image's size
+    # is what counts, not the sample's.
+    w = CurveOnly(fails=set(), samples=[
+        sample("add_unknown_large", 0, ok=False)])
+    Worker.curve(w, "curve_unknown", 0)  # type: ignore[arg-type]
+    assert w.asked == ["curve_unknown@%d" % n for n in (64 * MiB, 256 * MiB)]
 
 
 def test_an_outage_or_the_other_kind_does_not_stop_a_curve() -> None:
