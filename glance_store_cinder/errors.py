@@ -32,6 +32,12 @@ STATUS_TO_ERROR: Mapping[int, ErrorClass] = {
 }
 DEFAULT_ERROR: ErrorClass = gs_exc.BackendException
 
+# Answers that say Cinder took a request and failed inside it, or gave no
+# answer in time: worth one more try where the request is safe to repeat.
+# (A RabbitMQ restart can lose the RPC that cinder-api sends to
+# cinder-volume; the request then fails after rpc_response_timeout.)
+SERVER_FAILED_STATUSES = frozenset({500, 502, 503, 504})
+
 
 class StateTimeout(gs_exc.BackendException):
     """A volume or attachment did not reach the expected state in time."""
@@ -58,6 +64,15 @@ def status_of(exc: BaseException) -> int | None:
     if isinstance(exc, ks_exc.HttpError):
         return exc.http_status
     return None
+
+
+def failed_inside(exc: BaseException | None) -> bool:
+    """Whether a client error says Cinder took the request but failed it
+    (a 5xx answer) or did not answer in time; not a refused connection:
+    then the service is down."""
+    if isinstance(exc, ks_exc.ConnectTimeout):
+        return True
+    return exc is not None and status_of(exc) in SERVER_FAILED_STATUSES
 
 
 def request_id_of(exc: BaseException) -> str | None:

@@ -315,12 +315,28 @@ class AttachmentCalls:
             self._client.attachments.complete(attachment_id)
 
     def delete(self, attachment_id: str, missing_ok: bool = True) -> None:
-        """Delete; an attachment already gone is fine (``missing_ok``)."""
-        try:
-            with errors.cinder_errors("Deleting attachment %s"
-                                      % attachment_id):
-                self._client.attachments.delete(attachment_id)
-        except gs_exc.NotFound:
-            if not missing_ok:
-                raise
-            LOG.debug("Attachment %s was already gone", attachment_id)
+        """Delete; an attachment already gone is fine (``missing_ok``).
+
+        Asked twice when Cinder failed the first request inside or did
+        not answer (:func:`errors.failed_inside`): by then an upload's
+        bytes are on the volume, and a message Cinder lost must not fail
+        it.  A refused connection is not repeated here: the journal's
+        background retry waits for cinder-api to come back.
+        """
+        action = "Deleting attachment %s" % attachment_id
+        for attempt in (1, 2):
+            try:
+                with errors.cinder_errors(action):
+                    self._client.attachments.delete(attachment_id)
+                return
+            except gs_exc.NotFound:
+                # Gone after a first try that failed: that try did it.
+                if attempt == 1 and not missing_ok:
+                    raise
+                LOG.debug("Attachment %s was already gone", attachment_id)
+                return
+            except Exception as exc:
+                # cinder_errors raises the translation from the client's.
+                if attempt == 2 or not errors.failed_inside(exc.__cause__):
+                    raise
+                LOG.warning("%s; asking Cinder once more", exc)

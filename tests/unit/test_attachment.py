@@ -68,7 +68,7 @@ def test_undo_failing_while_handling_a_failure_keeps_the_first(
     attacher, volumes, vid = volume
     with pytest.raises(ZeroDivisionError):
         with attacher.attach(volumes, volumes.get(vid), READ_WRITE):
-            env.cloud.fail_next("DELETE", r"/attachments/", 500)
+            env.cloud.fail_next("DELETE", r"/attachments/", 500, times=2)
             env.factory.fail_on("disconnect")
             raise ZeroDivisionError
     # the disconnect was forced through; the attachment Cinder refused
@@ -84,7 +84,7 @@ def test_undo_failing_after_success_is_raised(
     attacher, volumes, vid = volume
     with pytest.raises(gs_exc.BackendException, match="Deleting attach"):
         with attacher.attach(volumes, volumes.get(vid), READ_ONLY):
-            env.cloud.fail_next("DELETE", r"/attachments/", 500)
+            env.cloud.fail_next("DELETE", r"/attachments/", 500, times=2)
     env.store()  # the next start of a worker
     env.assert_clean(keep=[vid])
 

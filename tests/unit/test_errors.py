@@ -50,3 +50,18 @@ def test_other_exceptions_pass_through_untouched() -> None:
     with pytest.raises(ValueError):
         with errors.cinder_errors("x"):
             raise ValueError("mine")
+
+
+@pytest.mark.parametrize("exc,inside", [
+    (cinder_exc.ClientException(500, "lost RPC"), True),
+    (cinder_exc.ClientException(503, "busy"), True),
+    (ks_exc.ConnectTimeout("no answer"), True),
+    (ks_exc.ConnectFailure("refused"), False),
+    (cinder_exc.BadRequest(400, "attached"), False),
+    (cinder_exc.NotFound(404, "gone"), False),
+    (ValueError("not Cinder's"), False),
+    (None, False),
+])
+def test_failed_inside_is_a_5xx_or_no_answer(exc: BaseException | None,
+                                             inside: bool) -> None:
+    assert errors.failed_inside(exc) is inside

@@ -31,7 +31,7 @@ def test_a_failed_disconnect_is_reported_when_the_delete_fails_too(
     reader = image.reader(WORKERS[0])
     assert next(reader) == image.data[:CHUNK]
     env.factory.fail_on("disconnect")
-    env.cloud.fail_next("DELETE", r"/attachments/", 500)
+    env.cloud.fail_next("DELETE", r"/attachments/", 500, times=2)
     with pytest.raises(gs_exc.BackendException, match="Disconnecting"):
         reader.close()
     # nothing was forced through: the share stays recorded for recovery
@@ -46,7 +46,7 @@ def test_a_failed_disconnect_is_reported_when_the_delete_fails_too(
 def test_a_failed_attachment_delete_alone_is_reported(
         env: Env, image: Shared) -> None:
     reader = image.reader(WORKERS[0])
-    env.cloud.fail_next("DELETE", r"/attachments/", 500)
+    env.cloud.fail_next("DELETE", r"/attachments/", 500, times=2)
     with pytest.raises(gs_exc.BackendException, match="Deleting attach"):
         b"".join(reader)
     env.factory.assert_clean()
@@ -71,7 +71,7 @@ def test_a_failed_connect_forgets_the_share_and_its_reader(
 def test_a_takeover_failure_is_reported_when_the_release_fails_too(
         env: Env, tmp_path: pathlib.Path) -> None:
     store, mount_point, helper, image = chown_refused(env, tmp_path)
-    env.cloud.fail_next("DELETE", r"/attachments/", 500)
+    env.cloud.fail_next("DELETE", r"/attachments/", 500, times=2)
     # the chown's error, not the release's
     with pytest.raises(OSError, match="chown refused"):
         store.get(image.location)

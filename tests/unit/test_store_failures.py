@@ -298,7 +298,7 @@ def test_get_attachment_delete_failure_is_reported(
         env: Env, image: StoredImage) -> None:
     store, location, data, vid = image
     reader, _ = store.get(location)
-    env.cloud.fail_next("DELETE", r"/attachments/", 500)
+    env.cloud.fail_next("DELETE", r"/attachments/", 500, times=2)
     with pytest.raises(gs_exc.BackendException, match="Deleting attach"):
         b"".join(reader)
     env.factory.assert_clean()
@@ -325,7 +325,7 @@ def test_add_keeps_the_quota_error_when_the_detach_fails_too(env: Env) -> None:
     # volume is extended while attached, then detached on the way out
     store = env.store(cinder_do_extend_attached=True)
     env.cloud.set_quota(env.service_project, gigabytes=2)
-    env.cloud.fail_next("DELETE", r"/attachments/", 500)
+    env.cloud.fail_next("DELETE", r"/attachments/", 500, times=2)
     with pytest.raises(gs_exc.StorageFull):
         add(store, pattern(3 * GIB), size=0)
     # the attachment Cinder refused to delete is recovered later

@@ -1,11 +1,14 @@
 """Volume lifecycle: create, wait, delete; readers still detaching."""
 
 import io
+from typing import Any
 
 import pytest
 from glance_store import exceptions as gs_exc
 
 from glance_store_cinder import errors
+from tests.unit.fakes.injection import TIMEOUT_DONE
+from tests.unit.fakes.injection import TIMEOUT_UNDONE
 from tests.unit.harness import CHUNK
 from tests.unit.harness import Env
 from tests.unit.harness import StoredImage
@@ -175,3 +178,50 @@ def test_attachments_on_this_host_are_seen(
     assert info.attachments_on("h-2") and not info.attachments_on("h-1")
     client.attachments.delete(attachment_id)
     assert read_all(store, location) == data
+
+
+# -- the attachment's delete, asked again when Cinder failed inside --------
+def _add(store: Any, data: bytes) -> str:
+    uri, *_ = store.add(new_image_id(), io.BytesIO(data), len(data),
+                        "sha512")
+    return str(uri)
+
+
+@pytest.mark.parametrize("failure", [500, 502, 504, TIMEOUT_UNDONE,
+                                     TIMEOUT_DONE])
+def test_an_attachment_delete_failed_inside_cinder_once_is_asked_again(
+        env: Env, failure: int, caplog: pytest.LogCaptureFixture) -> None:
+    # A lost RPC in cinder-api (RabbitMQ restarted) answers 500 or
+    # nothing; the answer of a delete that went through can be lost too
+    # (TIMEOUT_DONE: the second ask finds it gone).
+    store = env.store()
+    data = pattern(CHUNK + 3)
+    env.cloud.fail_next("DELETE", r"/attachments/", failure)
+    uri = _add(store, data)
+    assert "asking Cinder once more" in caplog.text
+    assert read_all(store, env.location(store, uri)) == data
+    env.assert_clean(keep=[uri.rsplit("/", 1)[1]])
+
+
+def test_an_attachment_delete_failing_twice_fails_the_add(env: Env) -> None:
+    store = env.store()
+    env.cloud.fail_next("DELETE", r"/attachments/", TIMEOUT_UNDONE, times=2)
+    with pytest.raises(gs_exc.RemoteServiceUnavailable,
+                       match="Deleting attachment"):
+        _add(store, pattern(CHUNK))
+    env.store()  # the next start of a worker recovers what is left
+    env.assert_clean()
+
+
+@pytest.mark.parametrize("status,error", [
+    (400, gs_exc.BackendException), (403, gs_exc.Forbidden)])
+def test_an_attachment_delete_refused_is_not_asked_again(
+        env: Env, status: int, error: type[Exception],
+        caplog: pytest.LogCaptureFixture) -> None:
+    store = env.store()
+    env.cloud.fail_next("DELETE", r"/attachments/", status)
+    with pytest.raises(error, match="Deleting attach"):
+        _add(store, pattern(CHUNK))
+    assert "asking Cinder once more" not in caplog.text
+    env.store()
+    env.assert_clean()

@@ -268,7 +268,10 @@ class FakeCloud:
         ``method`` is an HTTP method or ``*``; ``path_regex`` is searched
         in the URL path (``/v3/<project>/volumes/<id>``, ``/v3/auth/tokens``).
         Nothing changes state; the error body is Cinder's (Keystone's for
-        the identity host).
+        the identity host).  On Cinder, ``status`` may also be
+        ``injection.TIMEOUT_UNDONE`` (no answer, nothing done) or
+        ``TIMEOUT_DONE`` (the request done, its answer lost): the client's
+        request times out.
         """
         with self._lock:
             self._injections.add(method, path_regex, status, times, message)

@@ -7,6 +7,12 @@ import re
 
 from tests.unit.fakes._http import Incoming
 
+# Statuses that are no answer at all: the client's request times out,
+# before Cinder does anything, or after it did what was asked (the answer
+# lost on the way back).
+TIMEOUT_UNDONE = -1
+TIMEOUT_DONE = -2
+
 
 @dataclasses.dataclass
 class Injection:
@@ -26,7 +32,8 @@ class Injections:
             message: str | None) -> None:
         self._pending.append(Injection(
             method.upper(), re.compile(path_regex), status, times,
-            message or "Injected failure (HTTP %d)" % status))
+            message or ("Injected failure (HTTP %d)" % status if status > 0
+                        else "Injected timeout")))
 
     def take(self, req: Incoming) -> Injection | None:
         """The first injection matching the request, used up once."""

@@ -17,6 +17,8 @@ import copy
 import re
 from typing import Any
 
+import requests
+
 from tests.unit.fakes._http import MALFORMED
 from tests.unit.fakes._http import Incoming
 from tests.unit.fakes._http import Reply
@@ -31,6 +33,8 @@ from tests.unit.fakes.cinder.routes import Version
 from tests.unit.fakes.cinder.volume_types import VolumeTypesApi
 from tests.unit.fakes.cinder.volumes import VolumesApi
 from tests.unit.fakes.identity import IdentityRegistry
+from tests.unit.fakes.injection import TIMEOUT_DONE
+from tests.unit.fakes.injection import TIMEOUT_UNDONE
 from tests.unit.fakes.injection import Injections
 from tests.unit.fakes.keystone import keystone_error_body
 
@@ -161,12 +165,17 @@ class FakeCinder:
         inj = self.injections.take(req)
         if inj is not None and inj.status == 401:
             return self._unauthenticated(call)
-        if inj is not None:
+        if inj is not None and inj.status == TIMEOUT_UNDONE:
+            raise requests.exceptions.ReadTimeout(inj.message)
+        if inj is not None and inj.status != TIMEOUT_DONE:
             raise CinderError(inj.status, inj.message)
         if call.ctx is None:
             return self._unauthenticated(call)
         self._check_request(call, match.group("project"))
-        return self.routes.dispatch(call)
+        reply = self.routes.dispatch(call)
+        if inj is not None:
+            raise requests.exceptions.ReadTimeout(inj.message)
+        return reply
 
     @staticmethod
     def _check_request(call: Call, url_project: str) -> None:
