@@ -193,7 +193,8 @@ class Attacher:
                 "Attachment %s of volume %s kept: its connection on this "
                 "host could not be closed; recovery will retry both"
                 % (record.get("attachment_id"), record.volume_id))
-        volumes.attachments.delete(str(record.get("attachment_id")))
+        volumes.attachments.delete(str(record.get("attachment_id")),
+                                   ask_again=True)
 
     def _create(self, volumes: Volumes, volume: VolumeInfo, mode: str,
                 deadline: float | None = None) -> str:

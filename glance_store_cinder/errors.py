@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterator
 from collections.abc import Mapping
 
+import requests
 from glance_store import exceptions as gs_exc
 from keystoneauth1 import exceptions as ks_exc
 
@@ -68,10 +69,12 @@ def status_of(exc: BaseException) -> int | None:
 
 def failed_inside(exc: BaseException | None) -> bool:
     """Whether a client error says Cinder took the request but failed it
-    (a 5xx answer) or did not answer in time; not a refused connection:
-    then the service is down."""
+    (a 5xx answer) or did not answer in time; not a connection refused or
+    never made in time: then the service is down or unreachable."""
     if isinstance(exc, ks_exc.ConnectTimeout):
-        return True
+        # keystoneauth names every timeout so; requests tells them apart.
+        return not isinstance(exc.__context__,
+                              requests.exceptions.ConnectTimeout)
     return exc is not None and status_of(exc) in SERVER_FAILED_STATUSES
 
 

@@ -112,7 +112,9 @@ upload, a download, or glance-api's start for ever when the service
 accepts connections but never answers. Attachment updates wait for
 cinder-volume through Cinder's RPC, which gives up after
 ``rpc_response_timeout`` (60 s by default): keep this value above it so
-that Cinder's own answer ends a slow update.
+that Cinder's own answer ends a slow update. The attachment's delete at
+the end of an upload or a download is asked twice when the first ask gets
+a server error or no answer, so it can take twice this long.
 
 Possible values:
     * A positive number of seconds

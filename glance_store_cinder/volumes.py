@@ -314,14 +314,17 @@ class AttachmentCalls:
                                   % attachment_id):
             self._client.attachments.complete(attachment_id)
 
-    def delete(self, attachment_id: str, missing_ok: bool = True) -> None:
+    def delete(self, attachment_id: str, missing_ok: bool = True,
+               ask_again: bool = False) -> None:
         """Delete; an attachment already gone is fine (``missing_ok``).
 
-        Asked twice when Cinder failed the first request inside or did
-        not answer (:func:`errors.failed_inside`): by then an upload's
-        bytes are on the volume, and a message Cinder lost must not fail
-        it.  A refused connection is not repeated here: the journal's
-        background retry waits for cinder-api to come back.
+        With ``ask_again`` (the end of a request: an upload's bytes are on
+        the volume by then), asked twice when Cinder failed the first
+        request inside or did not answer (:func:`errors.failed_inside`): a
+        message Cinder lost must not fail the upload.  A refused or timed
+        out connection is not repeated: the journal's background retry
+        waits for cinder-api to come back.  Recovery and sweep ask once:
+        their records stay and are retried anyway.
         """
         action = "Deleting attachment %s" % attachment_id
         for attempt in (1, 2):
@@ -330,13 +333,15 @@ class AttachmentCalls:
                     self._client.attachments.delete(attachment_id)
                 return
             except gs_exc.NotFound:
-                # Gone after a first try that failed: that try did it.
-                if attempt == 1 and not missing_ok:
+                # After a first try that failed, the second's 404 may be
+                # that try's doing, or an attachment this user cannot see.
+                if not missing_ok:
                     raise
                 LOG.debug("Attachment %s was already gone", attachment_id)
                 return
             except Exception as exc:
                 # cinder_errors raises the translation from the client's.
-                if attempt == 2 or not errors.failed_inside(exc.__cause__):
+                if (attempt == 2 or not ask_again
+                        or not errors.failed_inside(exc.__cause__)):
                     raise
                 LOG.warning("%s; asking Cinder once more", exc)

@@ -366,8 +366,8 @@ def test_control_plane_down_mid_upload_is_survived(
     RPC in cinder-api waits until RabbitMQ is back (well within
     cinder_http_timeout), then the upload completes; when cinder-api sent
     it before cinder-volume's queue was declared again, it is lost and
-    the request fails or times out, and the driver asks once more.  Both 204, the image
-    active and bit-exact, nothing left."""
+    the request fails or times out, and the driver asks once more.  Both
+    204, the image active and bit-exact, nothing left."""
     content = Content(OUTAGE_SIZE)
     image_id, out = upload_during_outage(
         aio, glance, cleanup, Outage(name, lasting), family_store)

@@ -1,4 +1,5 @@
 import pytest
+import requests
 from cinderclient import exceptions as cinder_exc
 from glance_store import exceptions as gs_exc
 from keystoneauth1 import exceptions as ks_exc
@@ -65,3 +66,23 @@ def test_other_exceptions_pass_through_untouched() -> None:
 def test_failed_inside_is_a_5xx_or_no_answer(exc: BaseException | None,
                                              inside: bool) -> None:
     assert errors.failed_inside(exc) is inside
+
+
+def _keystoneauth_timeout(cause: Exception) -> ks_exc.ConnectTimeout:
+    """What keystoneauth raises for a timeout of requests: one name for
+    both kinds, the kind in its context."""
+    try:
+        try:
+            raise cause
+        except requests.exceptions.Timeout:
+            raise ks_exc.ConnectTimeout("timed out") from None
+    except ks_exc.ConnectTimeout as exc:
+        exc.__context__ = cause
+        return exc
+
+
+def test_no_answer_is_failed_inside_a_connection_never_made_is_not() -> None:
+    assert errors.failed_inside(_keystoneauth_timeout(
+        requests.exceptions.ReadTimeout("no answer")))
+    assert not errors.failed_inside(_keystoneauth_timeout(
+        requests.exceptions.ConnectTimeout("no connection")))

@@ -7,6 +7,7 @@ import pytest
 from glance_store import exceptions as gs_exc
 
 from glance_store_cinder import errors
+from glance_store_cinder.volumes import AttachmentCalls
 from tests.unit.fakes.injection import TIMEOUT_DONE
 from tests.unit.fakes.injection import TIMEOUT_UNDONE
 from tests.unit.harness import CHUNK
@@ -211,6 +212,31 @@ def test_an_attachment_delete_failing_twice_fails_the_add(env: Env) -> None:
         _add(store, pattern(CHUNK))
     env.store()  # the next start of a worker recovers what is left
     env.assert_clean()
+
+
+@LOCAL
+def test_a_second_ask_that_finds_nothing_is_not_found_when_that_matters(
+        env: Env, image: StoredImage) -> None:
+    # A 404 after a failed first ask may be an attachment this user cannot
+    # see: recovery with requesters' tokens (missing_ok=False) must know.
+    store, location, data, vid = image
+    client, attachment_id = env.foreign_attachment(vid)
+    env.cloud.fail_next("DELETE", r"/attachments/", TIMEOUT_DONE)
+    with pytest.raises(gs_exc.NotFound):
+        AttachmentCalls(client).delete(attachment_id, missing_ok=False,
+                                       ask_again=True)
+    env.assert_clean(keep=[vid])
+
+
+def test_an_attachment_delete_failed_inside_is_asked_once_outside_requests(
+        env: Env, image: StoredImage) -> None:
+    store, location, data, vid = image
+    client, attachment_id = env.foreign_attachment(vid)
+    env.cloud.fail_next("DELETE", r"/attachments/", 500)
+    with pytest.raises(gs_exc.BackendException, match="Deleting attach"):
+        AttachmentCalls(client).delete(attachment_id)   # recovery, sweep
+    AttachmentCalls(client).delete(attachment_id)
+    env.assert_clean(keep=[vid])
 
 
 @pytest.mark.parametrize("status,error", [

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from collections.abc import Sequence
 from typing import Any
 
+import requests
 from requests import Session
 
 from tests.unit.fakes._http import FakeAdapter
@@ -44,6 +45,8 @@ from tests.unit.fakes.cinder.model import check_metadata
 from tests.unit.fakes.identity import DEFAULT_DOMAIN_NAME
 from tests.unit.fakes.identity import DEFAULT_ROLES
 from tests.unit.fakes.identity import IdentityRegistry
+from tests.unit.fakes.injection import TIMEOUT_DONE
+from tests.unit.fakes.injection import TIMEOUT_UNDONE
 from tests.unit.fakes.injection import Injections
 from tests.unit.fakes.keystone import FakeKeystone
 
@@ -267,9 +270,9 @@ class FakeCloud:
 
         ``method`` is an HTTP method or ``*``; ``path_regex`` is searched
         in the URL path (``/v3/<project>/volumes/<id>``, ``/v3/auth/tokens``).
-        Nothing changes state; the error body is Cinder's (Keystone's for
-        the identity host).  On Cinder, ``status`` may also be
-        ``injection.TIMEOUT_UNDONE`` (no answer, nothing done) or
+        Nothing changes state (but for ``TIMEOUT_DONE``); the error body is
+        Cinder's (Keystone's for the identity host).  ``status`` may also
+        be ``injection.TIMEOUT_UNDONE`` (no answer, nothing done) or
         ``TIMEOUT_DONE`` (the request done, its answer lost): the client's
         request times out.
         """
@@ -380,6 +383,11 @@ class FakeCloud:
 
     def _keystone(self, req: Incoming) -> Reply:
         inj = self._injections.take(req)
-        if inj is not None:
-            return self.keystone.error_reply(inj.status, inj.message)
-        return self.keystone.handle(req)
+        if inj is None:
+            return self.keystone.handle(req)
+        if inj.status == TIMEOUT_UNDONE:
+            raise requests.exceptions.ReadTimeout(inj.message)
+        if inj.status == TIMEOUT_DONE:
+            self.keystone.handle(req)
+            raise requests.exceptions.ReadTimeout(inj.message)
+        return self.keystone.error_reply(inj.status, inj.message)
