@@ -15,7 +15,6 @@ and disconnects nothing, the device node is the target's own).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import pathlib
@@ -34,13 +33,13 @@ from glance_store_cinder.runtime import Collaborators
 from glance_store_cinder.store import Store
 from testing_support import stack
 from tests.functional.conftest import block_loop_devices
-from tests.functional.test_glance_api import BLOCK
 from tests.functional.test_glance_api import Cleanup
 from tests.functional.test_glance_api import Content
 from tests.functional.test_glance_api import Glance
 from tests.functional.test_glance_api import MiB
 from tests.functional.test_glance_api import upload
 from tests.functional.test_glance_api import volume_ids
+from tests.functional.test_shared_reads import OpenDownload
 from tests.functional.waits import wait_until
 
 # Larger than what the sockets between glance-api and this client buffer:
@@ -85,27 +84,6 @@ def location(store: Store, volume_id: str) -> StoreLocation:
 def attachment_hosts(admin_cinder: Any, volume_id: str) -> list[str]:
     volume = admin_cinder.volumes.get(volume_id)
     return sorted(str(a.get("host_name")) for a in volume.attachments)
-
-
-class OpenDownload:
-    """A glance-api download held open after its first chunk."""
-
-    def __init__(self, glance: Glance, image_id: str,
-                 content: Content) -> None:
-        self.content = content
-        with contextlib.ExitStack() as stack:
-            resp = stack.enter_context(glance.download(image_id))
-            assert resp.status_code == 200, resp.text
-            self.chunks = resp.iter_content(BLOCK)
-            self.first = next(self.chunks)
-            self._close = stack.pop_all()
-
-    def finish(self) -> tuple[str, str]:
-        def everything() -> Iterator[bytes]:
-            yield self.first
-            yield from self.chunks
-        with self._close:
-            return self.content.verify(everything(), "glance-api download")
 
 
 def read_all(reader: Iterator[bytes]) -> tuple[str, str]:

@@ -15,11 +15,13 @@ test_two_hosts.py.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from tests.functional.test_glance_api import BLOCK
@@ -78,6 +80,32 @@ class Download:
             self.error = exc
         finally:
             self.ended = time.monotonic()
+
+
+class OpenDownload:
+    """A glance-api download held open after its first chunk.
+
+    It holds its read attachment for as long as the image is larger than
+    what the sockets between it and glance-api's driver can buffer
+    (``net.ipv4.tcp_rmem`` and ``tcp_wmem``: up to 32 and 4 MiB on this
+    machine's kernel)."""
+
+    def __init__(self, glance: Glance, image_id: str,
+                 content: Content) -> None:
+        self.content = content
+        with contextlib.ExitStack() as stack:
+            resp = stack.enter_context(glance.download(image_id))
+            assert resp.status_code == 200, resp.text
+            self.chunks = resp.iter_content(BLOCK)
+            self.first = next(self.chunks)
+            self._close = stack.pop_all()
+
+    def finish(self) -> tuple[str, str]:
+        def everything() -> Iterator[bytes]:
+            yield self.first
+            yield from self.chunks
+        with self._close:
+            return self.content.verify(everything(), "glance-api download")
 
 
 class AttachmentWatch:
