@@ -22,7 +22,6 @@ from collections.abc import Iterable
 from collections.abc import Sequence
 from typing import Any
 
-import requests
 from requests import Session
 
 from tests.unit.fakes._http import FakeAdapter
@@ -45,9 +44,8 @@ from tests.unit.fakes.cinder.model import check_metadata
 from tests.unit.fakes.identity import DEFAULT_DOMAIN_NAME
 from tests.unit.fakes.identity import DEFAULT_ROLES
 from tests.unit.fakes.identity import IdentityRegistry
-from tests.unit.fakes.injection import TIMEOUT_DONE
-from tests.unit.fakes.injection import TIMEOUT_UNDONE
 from tests.unit.fakes.injection import Injections
+from tests.unit.fakes.injection import answered
 from tests.unit.fakes.keystone import FakeKeystone
 
 __all__ = ["AVAILABILITY_ZONE", "CINDER_MOUNT_POINT_BASE", "NFS_EXPORT",
@@ -382,12 +380,6 @@ class FakeCloud:
                 **self._extra_catalog}
 
     def _keystone(self, req: Incoming) -> Reply:
-        inj = self._injections.take(req)
-        if inj is None:
-            return self.keystone.handle(req)
-        if inj.status == TIMEOUT_UNDONE:
-            raise requests.exceptions.ReadTimeout(inj.message)
-        if inj.status == TIMEOUT_DONE:
-            self.keystone.handle(req)
-            raise requests.exceptions.ReadTimeout(inj.message)
-        return self.keystone.error_reply(inj.status, inj.message)
+        return answered(
+            self._injections.take(req), lambda: self.keystone.handle(req),
+            lambda inj: self.keystone.error_reply(inj.status, inj.message))

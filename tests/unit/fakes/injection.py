@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
+from typing import TypeVar
+
+import requests
 
 from tests.unit.fakes._http import Incoming
+
+T = TypeVar("T")
 
 # Statuses that are no answer at all: the client's request times out,
 # before Cinder does anything, or after it did what was asked (the answer
@@ -45,3 +51,18 @@ class Injections:
                     self._pending.remove(inj)
                 return inj
         return None
+
+
+def answered(inj: Injection | None, handle: Callable[[], T],
+             fail: Callable[[Injection], T]) -> T:
+    """The answer to a request as its injection says: ``handle``'s (none
+    injected), ``fail``'s (an HTTP status), or a client timeout, after
+    ``handle`` for ``TIMEOUT_DONE``."""
+    if inj is None:
+        return handle()
+    if inj.status == TIMEOUT_UNDONE:
+        raise requests.exceptions.ReadTimeout(inj.message)
+    if inj.status == TIMEOUT_DONE:
+        handle()
+        raise requests.exceptions.ReadTimeout(inj.message)
+    return fail(inj)

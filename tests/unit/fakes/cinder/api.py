@@ -17,8 +17,6 @@ import copy
 import re
 from typing import Any
 
-import requests
-
 from tests.unit.fakes._http import MALFORMED
 from tests.unit.fakes._http import Incoming
 from tests.unit.fakes._http import Reply
@@ -33,9 +31,9 @@ from tests.unit.fakes.cinder.routes import Version
 from tests.unit.fakes.cinder.volume_types import VolumeTypesApi
 from tests.unit.fakes.cinder.volumes import VolumesApi
 from tests.unit.fakes.identity import IdentityRegistry
-from tests.unit.fakes.injection import TIMEOUT_DONE
-from tests.unit.fakes.injection import TIMEOUT_UNDONE
+from tests.unit.fakes.injection import Injection
 from tests.unit.fakes.injection import Injections
+from tests.unit.fakes.injection import answered
 from tests.unit.fakes.keystone import keystone_error_body
 
 MIN_VERSION: Version = (3, 0)
@@ -165,17 +163,18 @@ class FakeCinder:
         inj = self.injections.take(req)
         if inj is not None and inj.status == 401:
             return self._unauthenticated(call)
-        if inj is not None and inj.status == TIMEOUT_UNDONE:
-            raise requests.exceptions.ReadTimeout(inj.message)
-        if inj is not None and inj.status != TIMEOUT_DONE:
-            raise CinderError(inj.status, inj.message)
+        return answered(inj, lambda: self._dispatch(call, match),
+                        self._injected_error)
+
+    def _dispatch(self, call: Call, match: re.Match[str]) -> Reply:
         if call.ctx is None:
             return self._unauthenticated(call)
         self._check_request(call, match.group("project"))
-        reply = self.routes.dispatch(call)
-        if inj is not None:
-            raise requests.exceptions.ReadTimeout(inj.message)
-        return reply
+        return self.routes.dispatch(call)
+
+    @staticmethod
+    def _injected_error(inj: Injection) -> Reply:
+        raise CinderError(inj.status, inj.message)
 
     @staticmethod
     def _check_request(call: Call, url_project: str) -> None:
