@@ -95,6 +95,32 @@ Possible values:
 Related options:
     * cinder_volume_type
 """)),
+    cfg.BoolOpt(
+        "cinder_upload_direct_io",
+        default=True,
+        help=_("""
+Write uploaded image data to the volume with direct I/O (``O_DIRECT``).
+
+When enabled, an upload copies the image into a few reused, aligned 4 MiB
+buffers and a writer thread sends each one to the attached device or
+volume file past the host's page cache, while the upload goes on receiving
+and hashing. The page cache is not filled with the image (it would only
+evict glance-api's working set) and the host's CPUs are left to the
+checksums. A device or file that refuses ``O_DIRECT`` is written through
+the page cache, with its writeback started as the upload goes.
+Volumes the connector opens as a file object (RBD) are not affected.
+
+Disable it where direct writes are slow on the share or device, e.g. an
+NFS server that commits every direct write to disk before it answers;
+then the upload writes through the page cache, starting the writeback of
+every 32 MiB as it goes so that the final flush is short.
+
+Possible values:
+    * True or False
+
+Related options:
+    * cinder_mount_point_base
+""")),
 ]
 
 NEW_OPTIONS += [

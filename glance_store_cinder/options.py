@@ -143,6 +143,8 @@ class StoreSettings:
         shared=False)
     thin_provisioning: bool = _option("cinder_thin_provisioning",
                                       shared=False)
+    upload_direct_io: bool = _option("cinder_upload_direct_io",
+                                     shared=False)
     recover_at_start: bool = _option("cinder_recover_at_start",
                                      shared=False)
     http_timeout: float = _option("cinder_http_timeout", convert=float,

@@ -121,7 +121,8 @@ class Upload:
             runtime.attacher, volumes, volume_id,
             extend_attached=settings.do_extend_attached,
             gib=runtime.gib, root_commands=runtime.root_commands,
-            volume=volume, parent=record)
+            volume=volume, parent=record,
+            direct_io=settings.upload_direct_io)
         with target:
             result = write_image(
                 image.data, target, expected_size=image.size,

@@ -21,6 +21,8 @@ from glance_store import exceptions as gs_exc
 
 from glance_store_cinder.connectors import ConnectedDevice
 from glance_store_cinder.privileged import RootCommands
+from glance_store_cinder.transfer.direct import DirectFdDevice
+from glance_store_cinder.transfer.direct import open_direct
 from glance_store_cinder.transfer.drop_behind import DropBehind
 from glance_store_cinder.transfer.writeback import WritebackPacer
 
@@ -175,14 +177,28 @@ def borrowed(path: str, commands: RootCommands) -> Iterator[str]:
             LOG.exception("Giving %s back to uid %d failed", real, owner)
 
 
+def open_path(path: str, writable: bool, direct: bool = False) -> DeviceIO:
+    """``direct``: write with ``O_DIRECT`` where the path takes it."""
+    if writable and direct:
+        direct_fd = open_direct(path)
+        if direct_fd is not None:
+            return DirectFdDevice(path, direct_fd)
+    return FdDevice(path, writable)
+
+
 @contextlib.contextmanager
 def opened(device: ConnectedDevice, writable: bool,
-           commands: RootCommands) -> Iterator[DeviceIO]:
-    """The connected volume, accessible and open for the block's length."""
+           commands: RootCommands, direct: bool = False
+           ) -> Iterator[DeviceIO]:
+    """The connected volume, accessible and open for the block's length.
+
+    ``direct``: a writable path is written with direct I/O
+    (:mod:`glance_store_cinder.transfer.direct`) where it takes it.
+    """
     with contextlib.ExitStack() as stack:
         if device.path is not None:
             path = stack.enter_context(borrowed(device.path, commands))
-            io: DeviceIO = FdDevice(path, writable)
+            io: DeviceIO = open_path(path, writable, direct)
         else:
             io = open_device(device, writable)
         stack.callback(io.close)

@@ -34,7 +34,8 @@ class VolumeWriteTarget:
                  extend_attached: bool, gib: int,
                  root_commands: RootCommands,
                  volume: VolumeInfo | None = None,
-                 parent: jr.Record | None = None) -> None:
+                 parent: jr.Record | None = None,
+                 direct_io: bool = False) -> None:
         self._attacher = attacher
         self._volumes = volumes
         self._volume_id = volume_id
@@ -45,6 +46,8 @@ class VolumeWriteTarget:
         self._root_commands = root_commands
         # The add's volume record: the attachments' parent.
         self._parent = parent
+        # Write the device with O_DIRECT where it takes it.
+        self._direct_io = direct_io
         self._stack: contextlib.ExitStack | None = None
         self._device: DeviceIO | None = None
         self._attachment: Attachment | None = None
@@ -65,7 +68,7 @@ class VolumeWriteTarget:
                 self._volumes, volume, READ_WRITE, parent=self._parent))
             device = undo.enter_context(opened(
                 attachment.device, writable=True,
-                commands=self._root_commands))
+                commands=self._root_commands, direct=self._direct_io))
             self._stack = undo.pop_all()
         self._device = device
         self._attachment = attachment
