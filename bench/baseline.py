@@ -10,7 +10,9 @@ device
     The bytes, in memory, written in 4 MiB chunks into a pre-sized file
     on the Cinder export and fsynced, starting writeback every 32 MiB
     (``device_write_paced``, with the whole machine's CPU seconds: the
-    kernel's write path, loop device included); then, page cache dropped
+    kernel's write path, loop device included), and the same with
+    O_DIRECT from one aligned buffer (``device_write_direct``, past the
+    page cache); then, page cache dropped
     before each, that file read back with 16 MiB reads, plainly and
     dropping what was read behind the reader (``device_read``,
     ``device_read_drop_behind``).  In the rounds of the secondary rows
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import mmap
 import os
 import sys
 import threading
@@ -65,6 +68,21 @@ def _write_all(fd: int, data: bytes | memoryview, offset: int) -> None:
     while view:
         n = os.pwrite(fd, view, offset)
         view, offset = view[n:], offset + n
+
+
+def _write_each(fd: int, chunks: list[bytes], pacer: WritebackPacer | None,
+                aligned: mmap.mmap | None) -> None:
+    """The chunks one after the other; through ``aligned`` (one page-
+    aligned buffer, for an O_DIRECT ``fd``) when given."""
+    for i, c in enumerate(chunks):
+        if aligned is None:
+            _write_all(fd, c, i * CHUNK)
+        else:
+            aligned[:len(c)] = c
+            with memoryview(aligned) as view:
+                _write_all(fd, view[:len(c)], i * CHUNK)
+        if pacer is not None:
+            pacer.wrote(i * CHUNK, len(c))
 
 
 class Baseline:
@@ -177,8 +195,8 @@ class Baseline:
             self.spec["name_prefix"], what, self.round))
 
     def device(self) -> None:
-        # The floor's parts, in every round: the faster way in (writeback
-        # started as it writes) and the two ways of reading that back.
+        # The floor's parts, in every round: the faster ways in (writeback
+        # started as it writes; O_DIRECT) and the two ways of reading back.
         paced = self._scratch("paced")
         try:
             self.presized_write(paced, paced=True, keep=True)
@@ -188,6 +206,7 @@ class Baseline:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(paced)
+        self.presized_write(self._scratch("direct"), direct=True)
         if not self.comparing:
             return
         # A plain copy, the pre-sized write without writeback started, and
@@ -257,16 +276,20 @@ class Baseline:
 
     def _write_chunks(self, path: str, chunks: list[bytes],
                       hashing: bool, paced: bool = False,
-                      keep: bool = False) -> tuple[float, Meter, bool]:
+                      keep: bool = False, direct: bool = False
+                      ) -> tuple[float, Meter, bool]:
         """Write ``chunks`` into a pre-sized (sparse, like a Cinder NFS
         volume) file, then fsync; with ``hashing``, md5 and sha512 of them
         in two threads meanwhile; with ``paced``, writeback started every
         32 MiB while writing (the kernel otherwise holds it all for the
-        fsync); with ``keep``, the file stays for the caller to read and
-        remove.  (seconds, meter, cache dropped)."""
+        fsync); with ``direct``, with O_DIRECT from one aligned buffer;
+        with ``keep``, the file stays for the caller to read and remove.
+        (seconds, meter, cache dropped)."""
         dropped = drop_caches()
         background = self.background()
-        out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        out = os.open(path, flags | (os.O_DIRECT if direct else 0), 0o600)
+        aligned = mmap.mmap(-1, CHUNK) if direct else None
         meter = Meter(self.devices)
         try:
             os.ftruncate(out, self.known.length)
@@ -277,17 +300,16 @@ class Baseline:
                 start = time.perf_counter()
                 for t in threads:
                     t.start()
-                pacer = WritebackPacer(out) if paced else None
-                for i, c in enumerate(chunks):
-                    _write_all(out, c, i * CHUNK)
-                    if pacer is not None:
-                        pacer.wrote(i * CHUNK, len(c))
+                _write_each(out, chunks,
+                            WritebackPacer(out) if paced else None, aligned)
                 os.fsync(out)
                 for t in threads:
                     t.join()
                 seconds = time.perf_counter() - start
         finally:
             os.close(out)
+            if aligned is not None:
+                aligned.close()
             if not keep:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
@@ -297,13 +319,15 @@ class Baseline:
         return seconds, meter, dropped
 
     def presized_write(self, path: str, paced: bool = False,
-                       keep: bool = False) -> None:
+                       keep: bool = False, direct: bool = False) -> None:
         """The device's other way in: the bytes, already in memory, into
         a pre-sized file, as a driver writes into a volume."""
         seconds, meter, dropped = self._write_chunks(
-            path, self._chunks(), hashing=False, paced=paced, keep=keep)
-        self.record("device_write_paced" if paced
-                    else "device_write_presized", seconds, self.known.length,
+            path, self._chunks(), hashing=False, paced=paced, keep=keep,
+            direct=direct)
+        name = ("device_write_direct" if direct else "device_write_paced"
+                if paced else "device_write_presized")
+        self.record(name, seconds, self.known.length,
                     meter=meter, extra={"cache_dropped": dropped})
 
     def hash_and_write(self, path: str) -> None:

@@ -82,6 +82,8 @@ LIMIT_LABELS = {
                              "file on the export + fsync",
     "device_write_paced": "the same, starting writeback every 32 MiB "
                           "(POSIX_FADV_DONTNEED) while writing",
+    "device_write_direct": "the same, written with O_DIRECT from one "
+                           "aligned 4 MiB buffer (past the page cache)",
     "device_read": "read the paced write's file back, cold cache",
     "device_read_drop_behind": "the same, dropping what was read every "
                                "32 MiB (POSIX_FADV_DONTNEED)",
@@ -92,7 +94,8 @@ LIMIT_LABELS = {
                     "(create/update/connect/complete), detach "
                     "(disconnect/unmount/delete)",
 }
-WRITES = ("device_write", "device_write_presized", "device_write_paced")
+WRITES = ("device_write", "device_write_presized", "device_write_paced",
+          "device_write_direct")
 # A host that hands free memory back to its hypervisor reads into fresh
 # pages slowly and into reused ones quickly: the device reads as fast as
 # the faster of the two ways it was read.

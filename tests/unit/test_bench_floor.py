@@ -59,3 +59,23 @@ def test_the_read_ratio_is_against_the_faster_read() -> None:
     summary._limit_ratios(entry, row, ours, limits(
         ("device_read", 2.0), ("device_read_drop_behind", 0.5)), GiB)
     assert entry["ratio_read"] == pytest.approx(0.5)
+
+
+def timed_limit(workload: str, seconds: float, **cpu: float
+                ) -> dict[str, Any]:
+    s = limit(workload, seconds)
+    s["cpu"] = cpu
+    return s
+
+
+def test_an_add_is_bound_by_the_cheapest_way_to_write() -> None:
+    # The direct write is both the fastest and the one with the fewest
+    # CPU seconds: the floor's write and cpu parts are its.
+    got = summary.add_bound(GiB, GiB, summary.limits_of([
+        timed_limit("hash_md5", 1.0, thread_s=1.0),
+        timed_limit("hash_sha512", 1.2, thread_s=1.2),
+        timed_limit("device_write_paced", 1.25, write_busy_s=0.7),
+        timed_limit("device_write_direct", 0.6, write_busy_s=0.2)]), 2)
+    assert got is not None
+    assert got["write"] == pytest.approx(0.6)
+    assert got["cpu"] == pytest.approx((1.0 + 1.2 + 0.2) / 2)
