@@ -78,9 +78,13 @@ class _Writer(threading.Thread):
             try:
                 if self.error is None:
                     self._write(buffer, length, offset)
-            except OSError as exc:
-                # Without its traceback: the frames would hold views of
-                # the buffer, which could then never be unmapped.
+            except Exception as exc:
+                # Kept, never raised here: a writer that died would leave
+                # the caller waiting for its queue forever.  Without its
+                # traceback: the frames would hold views of the buffer,
+                # which could then never be unmapped.
+                if not isinstance(exc, OSError):
+                    exc = OSError(errno.EIO, "direct write failed: %r" % exc)
                 self.error = exc.with_traceback(None)
                 self.failed_at = offset
             finally:

@@ -10,6 +10,7 @@ import io
 import os
 import struct
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from glance_store import exceptions as gs_exc
@@ -681,3 +682,44 @@ def test_negative_chunk_size_is_refused_before_attaching(env: Env) -> None:
     env.assert_clean(keep=[volume_id_of(uri)])
     assert not env.requests_of("os-complete")[1:]  # only the upload's
     assert read_all(store, location, chunk_size=10) == data[:10]
+
+
+def _volume_file_flags(env: Env) -> list[int]:
+    """The open flags of this process's descriptors of volume files (by
+    inode: an NFS family's share holds a hard link to the file)."""
+    volumes = {(st.st_dev, st.st_ino) for st in (
+        os.stat(v.backing_path) for v in env.cloud.backend.volumes.values())}
+    flags = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            st = os.stat("/proc/self/fd/%s" % fd)
+            with open("/proc/self/fdinfo/%s" % fd) as info:
+                fields = dict(line.split(":", 1) for line in info)
+        except OSError:
+            continue  # closed meanwhile (the listing's own descriptor)
+        if (st.st_dev, st.st_ino) in volumes:
+            flags.append(int(fields["flags"].strip(), 8))
+    return flags
+
+
+@pytest.mark.parametrize("direct", [True, False])
+@pytest.mark.parametrize("protocol", ["local", "nfs"])
+def test_uploads_write_with_o_direct_unless_told_not_to(
+        env: Env, direct: bool) -> None:
+    store = env.store(cinder_upload_direct_io=direct)
+    seen: list[int] = []
+    first, second = pattern(CHUNK), pattern(CHUNK + 5, seed=2)
+
+    def chunks() -> Iterator[bytes]:
+        yield first
+        # Mid-upload: the volume is attached and open for writing.
+        seen.extend(_volume_file_flags(env))
+        yield second
+
+    uri, written, md5, _, _ = store.add(new_image_id(), chunks(), 0,
+                                        "sha512")
+    assert seen, "no descriptor of the volume was open mid-upload"
+    assert any(f & os.O_DIRECT for f in seen) == direct
+    assert written == 2 * CHUNK + 5 and md5 == digests(first + second)[0]
+    assert read_all(store, env.location(store, uri)) == first + second
+    assert _volume_file_flags(env) == []
