@@ -59,7 +59,7 @@ def test_a_failed_size_stops_the_larger_ones() -> None:
                        "curve_known@%d" % (256 * MiB)]
     assert w.info["not_asked"] == [
         "curve_known@%d (curve_known@%d failed)" % (n, 256 * MiB)
-        for n in (5 * GiB // 2, 4 * GiB)]
+        for n in (5 * GiB // 2, 4 * GiB, 8 * GiB)]
 
 
 def test_a_failed_headline_add_stops_the_larger_curve_sizes() -> None:
@@ -69,14 +69,15 @@ def test_a_failed_headline_add_stops_the_larger_curve_sizes() -> None:
     Worker.curve(w, "curve_unknown", 0)  # type: ignore[arg-type]
     assert w.asked == ["curve_unknown@%d" % n for n in (64 * MiB, 256 * MiB)]
     assert w.info["not_asked"] == [
-        "curve_unknown@%d (add_unknown_large failed)" % (4 * GiB)]
+        "curve_unknown@%d (add_unknown_large failed)" % n
+        for n in (4 * GiB, 8 * GiB)]
 
 
 def test_a_failed_known_size_headline_stops_the_larger_known_sizes() -> None:
     w = CurveOnly(fails=set(), samples=[sample("add_known", GiB, ok=False)])
     Worker.curve(w, "curve_known", None)  # type: ignore[arg-type]
     assert w.asked == ["curve_known@%d" % n for n in (64 * MiB, 256 * MiB)]
-    assert len(w.info["not_asked"]) == 2
+    assert len(w.info["not_asked"]) == 3
 
 
 def test_a_headline_that_crashed_stops_only_above_its_image_size() -> None:
