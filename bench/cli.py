@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from bench import chart
+from bench import conf as bench_conf
 from bench import exports
 from bench.common import CONTENDERS
 from bench.common import REPO
@@ -51,6 +52,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    "latest.* and latest-tmpfs.*")
     p.add_argument("--contenders", default=",".join(CONTENDERS),
                    help="comma-separated subset of: ours, in-tree")
+    p.add_argument("--ours-option", action="append", default=[],
+                   metavar="NAME=VALUE",
+                   help="an option of this driver's stores (all of them) "
+                   "for the run, e.g. cinder_upload_direct_io=false to "
+                   "measure the buffered write path; repeatable")
     p.add_argument("--no-baselines", action="store_true",
                    help="skip the hashing/device/Cinder limits")
     p.add_argument("--no-start", action="store_true",
@@ -77,12 +83,19 @@ def parse(argv: list[str]) -> argparse.Namespace:
                           + exports.DISK_BY_DEFAULT]
     else:
         args.workloads = [w for w in args.workloads.split(",") if w]
+    try:
+        args.ours_options = bench_conf.parse_options(args.ours_option)
+    except ValueError as exc:
+        p.error("--ours-option: %s" % exc)
     unknown = set(args.workloads) - set(WORKLOADS)
     if unknown:
         p.error("unknown workloads: %s" % ", ".join(sorted(unknown)))
     if args.export != "disk" and set(args.workloads) & set(exports.E2E):
         p.error("the end-to-end rows run on the disk-backed export only "
                 "(the stack's glance-api has no store on the tmpfs one)")
+    if args.ours_options and set(args.workloads) & set(exports.E2E):
+        p.error("--ours-option does not reach the stack's glance-api: "
+                "leave out the end-to-end rows")
     args.contenders = [c for c in args.contenders.split(",") if c]
     if set(args.contenders) - set(CONTENDERS):
         p.error("contenders are: %s" % ", ".join(CONTENDERS))

@@ -51,10 +51,29 @@ cinder_state_transition_timeout = 300
 """
 
 
-def conf_text(env: dict[str, Any], contender: str, workdir: str) -> str:
+def parse_options(items: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` items: options for every store of this driver."""
+    options = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name.startswith("cinder_") or not value \
+                or any(c in item for c in "\n[]"):
+            raise ValueError("%r is not NAME=VALUE with a cinder_* name"
+                             % item)
+        options[name] = value
+    return options
+
+
+def conf_text(env: dict[str, Any], contender: str, workdir: str,
+              ours_options: dict[str, str] | None = None) -> str:
+    """``ours_options``: set in every store of this driver (the in-tree
+    driver's stores do not have them)."""
     mount_base = os.path.join(workdir, "mnt")
-    common = store_options(env, mount_base)
-    block = store_options(env, mount_base, "block")
+    extra = "".join("%s = %s\n" % kv for kv in (ours_options or {}).items()
+                    if contender == OURS)
+    common = store_options(env, mount_base) + extra
+    block = store_options(env, mount_base, "block") + extra
     if contender == OURS:
         backends = "%s:volume, %s:volume, %s:volume, %s:volume" % (
             STORE, THIN_STORE, BLOCK_STORE, LINGER_STORE)

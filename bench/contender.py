@@ -113,7 +113,8 @@ class Contender:
         os.makedirs(os.path.join(workdir, "locks"), exist_ok=True)
         path = os.path.join(workdir, "glance-api.conf")
         with open(path, "w", encoding="utf-8") as f:
-            f.write(bench_conf.conf_text(self.env, self.contender, workdir))
+            f.write(bench_conf.conf_text(self.env, self.contender, workdir,
+                                         self.spec.get("ours_options")))
         start = time.perf_counter()
         conf = cfg.CONF
         conf.register_opt(cfg.DictOpt("enabled_backends"))

@@ -62,7 +62,9 @@ def _header(run: dict[str, Any]) -> list[str]:
             (run.get("loadavg_start") or ["?"])[0],
             (run.get("loadavg_end") or ["?"])[0]),
         "",
-    ]
+    ] + (["This driver's stores with, for this run: %s." % ", ".join(
+        "`%s = %s`" % kv for kv in run["ours_options"].items()), ""]
+         if run.get("ours_options") else [])
 
 
 def markdown(summary: dict[str, Any], run: dict[str, Any], profile: Any,

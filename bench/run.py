@@ -136,7 +136,8 @@ class Run:
     def round(self, rnd: int) -> None:
         common = {"env": self.env, "round": rnd,
                   "profile": self.profile.name,
-                  "data_dir": self.args.data_dir}
+                  "data_dir": self.args.data_dir,
+                  "ours_options": self.args.ours_options}
         if not self.args.no_baselines:
             self.attempts("limits", rnd, "bench.baseline", dict(
                 common, parts=["hashing", "device", "cinder"],
@@ -316,6 +317,7 @@ class Run:
             "versions": machine.versions(self.env),
             "volume_type": self.env["volume_types"]["fast"],
             "export": self.args.export,
+            "ours_options": self.args.ours_options,
             "loadavg_start": load_start,
             "loadavg_end": machine.loadavg(),
             "command": "python -m bench " + " ".join(sys.argv[1:]),
@@ -394,6 +396,7 @@ def publish(results: pathlib.Path, run: dict[str, Any],
     profile = profile_of(run)
     summary = bench_summary.summarize(samples, profile, sparse_bytes,
                                       run["machine"]["nproc"])
+    summary["ours_options"] = run.get("ours_options") or {}
     output.console(summary, profile, findings, log)
     for line in lost:
         log("lost: " + line)
