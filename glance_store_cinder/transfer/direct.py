@@ -29,8 +29,11 @@ import threading
 
 LOG = logging.getLogger(__name__)
 
-# A multiple of every logical block size Linux devices use (512, 4096).
-ALIGN = 4096
+# A multiple of every logical block size Linux devices use (512, 4096),
+# and of the page size: a buffered edge and a direct block never share a
+# page (on a 64 KiB-page host a 4 KiB edge would, and its dirty page could
+# be written back over the direct bytes).
+ALIGN = max(4096, mmap.PAGESIZE)
 BUFFER_SIZE = 4 * 1024 * 1024
 # One being filled, one queued, one being written: the caller never waits
 # for the device unless the device is slower than the upload.
@@ -85,8 +88,10 @@ class _Writer(threading.Thread):
                 # which could then never be unmapped.
                 if not isinstance(exc, OSError):
                     exc = OSError(errno.EIO, "direct write failed: %r" % exc)
-                self.error = exc.with_traceback(None)
+                # The offset first: the caller reads it once it sees the
+                # error.
                 self.failed_at = offset
+                self.error = exc.with_traceback(None)
             finally:
                 self._free.put(buffer)
                 self.work.task_done()
@@ -222,7 +227,15 @@ class DirectFdDevice:
 
     def read_at(self, offset: int, size: int) -> bytes:
         self._drain()
-        return os.pread(self.fd, size, offset)
+        parts = []
+        while size > 0:
+            data = os.pread(self.fd, size, offset)
+            if not data:
+                break
+            parts.append(data)
+            offset += len(data)
+            size -= len(data)
+        return b"".join(parts)
 
     def sync(self) -> None:
         self._drain()
@@ -241,13 +254,20 @@ class DirectFdDevice:
             writer.work.put(_STOP)
             writer.join()
         self._current = None
-        for fd in (self._fd, self._direct_fd):
-            if fd is not None:
-                os.close(fd)
-        self._fd = self._direct_fd = None
         for buffer in self._buffers:
             # A view still held (by a traceback on its way up) keeps its
             # mapping until it goes; the next ones are unmapped now.
             with contextlib.suppress(BufferError):
                 buffer.close()
         self._buffers = []
+        fds = [fd for fd in (self._fd, self._direct_fd) if fd is not None]
+        self._fd = self._direct_fd = None
+        failed: OSError | None = None
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError as exc:
+                # Both are released; the first failure is reported.
+                failed = failed or exc
+        if failed is not None:
+            raise failed

@@ -114,7 +114,13 @@ def _place(target: WriteTarget, offset: int, chunk: bytes,
     """Grow the target for ``chunk`` if needed, then write it there."""
     end = offset + len(chunk)
     if end > target.capacity:
-        target.grow(offset, end)
+        try:
+            # Growing flushes what was written before it (a direct write
+            # still in flight may only fail now) and may reattach.
+            target.grow(offset, end)
+        except OSError as exc:
+            raise storage_error(
+                exc, "Growing the volume for offset %d" % offset) from exc
     if skip_zeros and is_all_zero(chunk):
         return
     try:

@@ -136,3 +136,18 @@ def test_reads_see_what_was_written_before_them(
         assert device.read_at(0, len(data)) == data
     finally:
         device.close()
+
+
+def test_close_releases_both_descriptors_when_one_fails(
+        tmp_path: pathlib.Path) -> None:
+    # The buffered descriptor is closed behind the device's back: closing
+    # it again fails, and the direct one is still released.
+    path = presized(tmp_path)
+    before = set(os.listdir("/proc/self/fd"))
+    device = direct_device(path)
+    os.close(device.fd)
+    with pytest.raises(OSError) as raised:
+        device.close()
+    assert raised.value.errno == errno.EBADF
+    assert set(os.listdir("/proc/self/fd")) <= before
+    assert writer_threads() == []

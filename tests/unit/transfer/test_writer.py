@@ -114,6 +114,24 @@ def test_os_errors_are_translated(errno_value: int,
                            verifier=None, chunk_size=CHUNK)
 
 
+class FlushFailsOnGrowth(MemoryTarget):
+    """Growing flushes first; the flush reports an earlier write's error
+    (a direct write still in flight when the volume filled)."""
+
+    def grow(self, written: int, needed: int) -> None:
+        raise OSError(28, "No space left on device")
+
+
+def test_an_error_reported_while_growing_is_translated() -> None:
+    target = FlushFailsOnGrowth(CHUNK)
+    with pytest.raises(gs_exc.StorageFull) as raised:
+        writer.write_image(io.BytesIO(pattern(3 * CHUNK)), target,
+                           expected_size=0, hashing_algo="sha512",
+                           verifier=None, chunk_size=CHUNK)
+    assert "Growing the volume for offset %d" % CHUNK in str(raised.value)
+    assert isinstance(raised.value.__cause__, OSError)
+
+
 def test_zero_chunks_are_skipped_only_when_asked() -> None:
     data = b"\0" * CHUNK + b"d" * CHUNK + b"\0" * CHUNK
     target = MemoryTarget(3 * CHUNK)
