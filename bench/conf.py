@@ -53,6 +53,9 @@ cinder_state_transition_timeout = 300
 
 def parse_options(items: list[str]) -> dict[str, str]:
     """``NAME=VALUE`` items: options for every store of this driver."""
+    from glance_store_cinder.options import store_options
+
+    known = {opt.name for opt in store_options()}
     options = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -61,6 +64,10 @@ def parse_options(items: list[str]) -> dict[str, str]:
                 or any(c in item for c in "\n[]"):
             raise ValueError("%r is not NAME=VALUE with a cinder_* name"
                              % item)
+        if name not in known:
+            # oslo.config would ignore it: the run would measure the
+            # defaults under a name that says otherwise.
+            raise ValueError("%s is not an option of this driver" % name)
         options[name] = value
     return options
 

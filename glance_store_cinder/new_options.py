@@ -106,8 +106,9 @@ buffers and a writer thread sends each one to the attached device or
 volume file past the host's page cache, while the upload goes on receiving
 and hashing. The page cache is not filled with the image (it would only
 evict glance-api's working set) and the host's CPUs are left to the
-checksums. A device or file that refuses ``O_DIRECT`` is written through
-the page cache, with its writeback started as the upload goes.
+checksums. A device or file that refuses ``O_DIRECT`` (at open, or with
+EINVAL on the first direct write: logged as a warning) is written through
+the page cache.
 Volumes the connector opens as a file object (RBD) are not affected.
 
 Disable it where direct writes are slow on the share or device, e.g. an

@@ -14,7 +14,9 @@ block size; image chunks come in any size.  Whole aligned blocks go
 direct; the bytes before the first block boundary of a run of writes and
 after the last one (the image's tail, the edges of a skipped all-zero
 chunk) go through a second, buffered descriptor of the same file.  The
-two never write the same page, and the final ``fsync`` covers both.
+two never write the same page, and the final ``fsync`` covers both.  A
+path that takes ``O_DIRECT`` at open but refuses its first direct write
+with EINVAL gets the rest of the upload through the buffered descriptor.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import mmap
 import os
 import queue
 import threading
+from collections.abc import Callable
 
 LOG = logging.getLogger(__name__)
 
@@ -42,6 +45,8 @@ BUFFERS = 3
 LIVENESS_CHECK_SECONDS = 0.1
 
 _STOP = None
+
+Pwrite = Callable[[int, memoryview, int], int]
 
 
 def open_direct(path: str) -> int | None:
@@ -63,9 +68,15 @@ def open_direct(path: str) -> int | None:
 class _Writer(threading.Thread):
     """Writes queued buffers in order; keeps the first error."""
 
-    def __init__(self, fd: int, free: queue.Queue[mmap.mmap]) -> None:
+    def __init__(self, fd: int, buffered_fd: int,
+                 free: queue.Queue[mmap.mmap], path: str,
+                 pwrite: Pwrite) -> None:
         super().__init__(name="direct-writer", daemon=True)
         self._fd = fd
+        self._buffered_fd = buffered_fd
+        self._wrote_direct = False
+        self._path = path
+        self._pwrite = pwrite
         self._free = free
         self.work: queue.Queue[tuple[mmap.mmap, int, int] | None] = (
             queue.Queue())
@@ -97,10 +108,29 @@ class _Writer(threading.Thread):
                 self.work.task_done()
 
     def _write(self, buffer: mmap.mmap, length: int, offset: int) -> None:
+        try:
+            self._write_to(self._fd, buffer, length, offset)
+        except OSError as exc:
+            if (exc.errno != errno.EINVAL or self._wrote_direct
+                    or self._fd == self._buffered_fd):
+                raise
+            # Took O_DIRECT at open, refuses the writes (some FUSE
+            # filesystems, a device whose blocks are larger than ALIGN):
+            # the buffer is intact, the rest of the upload goes buffered.
+            LOG.warning("%s refuses direct writes (%s); writing the rest "
+                        "of this upload through the page cache",
+                        self._path, exc.strerror)
+            self._fd = self._buffered_fd
+            self._write_to(self._fd, buffer, length, offset)
+            return
+        self._wrote_direct = True
+
+    def _write_to(self, fd: int, buffer: mmap.mmap, length: int,
+                  offset: int) -> None:
         with memoryview(buffer) as whole:
             view = whole[:length]
             while view:
-                written = os.pwrite(self._fd, view, offset)
+                written = self._pwrite(fd, view, offset)
                 if written <= 0:
                     raise OSError(errno.EIO, "short direct write")
                 view = view[written:]
@@ -110,7 +140,9 @@ class _Writer(threading.Thread):
 class DirectFdDevice:
     """A writable device or volume file written with ``O_DIRECT``."""
 
-    def __init__(self, path: str, direct_fd: int) -> None:
+    def __init__(self, path: str, direct_fd: int,
+                 pwrite: Pwrite = os.pwrite) -> None:
+        """Takes ``direct_fd`` over; ``pwrite``: the writer thread's."""
         self.path = path
         self._direct_fd: int | None = direct_fd
         self._fd: int | None = None
@@ -128,7 +160,8 @@ class DirectFdDevice:
                 buffer = mmap.mmap(-1, BUFFER_SIZE)
                 self._buffers.append(buffer)
                 self._free.put(buffer)
-            self._writer = _Writer(direct_fd, self._free)
+            self._writer = _Writer(direct_fd, self._fd, self._free, path,
+                                   pwrite)
             self._writer.start()
         except BaseException:
             self.close()

@@ -56,8 +56,10 @@ def test_ours_options_reach_every_store_of_ours_only() -> None:
     assert "cinder_upload_direct_io" not in in_tree
 
 
-@pytest.mark.parametrize("item", ["direct=false", "cinder_x", "cinder_x=",
-                                  "cinder_x=1\n[DEFAULT]"])
+@pytest.mark.parametrize("item", [
+    "direct=false", "cinder_x", "cinder_upload_direct_io=",
+    "cinder_upload_direct_io=1\n[DEFAULT]",
+    "cinder_upload_direct_i0=false"])
 def test_an_option_that_is_not_a_driver_option_is_refused(item: str) -> None:
     with pytest.raises(ValueError):
         conf.parse_options([item])

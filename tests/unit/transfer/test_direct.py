@@ -4,6 +4,7 @@ every byte where it belongs, nothing left running after close."""
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import pathlib
 import random
@@ -151,3 +152,56 @@ def test_close_releases_both_descriptors_when_one_fails(
     assert raised.value.errno == errno.EBADF
     assert set(os.listdir("/proc/self/fd")) <= before
     assert writer_threads() == []
+
+
+class RefusingDirectWrites:
+    """A pwrite for which the direct descriptor refuses writes with
+    EINVAL, from its ``after``-th write on."""
+
+    def __init__(self, direct_fd: int, after: int = 0) -> None:
+        self.direct_fd = direct_fd
+        self.after = after
+        self.direct_writes = 0
+
+    def __call__(self, fd: int, data: memoryview, offset: int) -> int:
+        if fd == self.direct_fd:
+            if self.direct_writes >= self.after:
+                raise OSError(errno.EINVAL, "Invalid argument")
+            self.direct_writes += 1
+        return os.pwrite(fd, data, offset)
+
+
+def test_refused_first_direct_write_sends_the_rest_buffered(
+        tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = presized(tmp_path)
+    data = random.Random(3).randbytes(SIZE)
+    fd = direct.open_direct(path)
+    assert fd is not None
+    device = DirectFdDevice(path, fd, pwrite=RefusingDirectWrites(fd))
+    with caplog.at_level(logging.WARNING):
+        try:
+            device.write_at(0, data)
+            device.sync()
+        finally:
+            device.close()
+    with open(path, "rb") as f:
+        assert f.read() == data
+    assert "refuses direct writes" in caplog.text
+
+
+def test_a_direct_write_refused_after_others_is_an_error(
+        tmp_path: pathlib.Path) -> None:
+    # Direct writes that worked and then fail are not the path refusing
+    # O_DIRECT: the upload fails rather than guess.
+    path = presized(tmp_path)
+    fd = direct.open_direct(path)
+    assert fd is not None
+    device = DirectFdDevice(path, fd, pwrite=RefusingDirectWrites(fd, 1))
+    try:
+        with pytest.raises(OSError) as raised:
+            device.write_at(0, bytes(SIZE))
+            device.sync()
+        assert raised.value.errno == errno.EINVAL
+        assert "offset %d" % direct.BUFFER_SIZE in str(raised.value)
+    finally:
+        device.close()
