@@ -45,10 +45,13 @@ def _x(v: float | None) -> str:
 
 
 def _pair(r: dict[str, Any], key: str) -> str:
-    """The paired per-round median and quartiles, else the plain ratio."""
+    """The paired per-round median and quartiles (one round: its ratio,
+    as the chart shows it), else the plain ratio."""
     p = r.get("paired_" + key)
-    if not p or p["n"] < 2:
+    if not p:
         return _x(r.get("ratio_" + key))
+    if p["n"] < 2:
+        return _x(p["median"])
     return "%.2fx [%.2f-%.2f]" % (p["median"], p["q1"], p["q3"])
 
 

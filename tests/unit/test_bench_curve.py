@@ -6,6 +6,7 @@ import dataclasses
 import types
 from typing import Any
 
+from bench import chart
 from bench import render
 from bench.common import GiB
 from bench.common import MiB
@@ -119,3 +120,14 @@ def test_the_table_has_the_headline_adds_at_their_sizes() -> None:
     assert table["1.5 GiB"][1:5] == ["-"] * 4      # no known-size add
     assert table["1.5 GiB"][5] != "-"
     assert table["1 GiB"][1] != "-" and table["1 GiB"][5] != "-"
+
+
+def test_a_point_of_one_round_shows_that_round_s_ratio_as_the_chart() -> None:
+    # One sample: the ratio against its own round's floor, not against
+    # the floor of every round's limits (the chart's bar shows the same).
+    point = row("curve_known@%d" % (64 * MiB), 64 * MiB, 0.5)
+    point.update(ratio_floor=0.91, paired_floor={
+        "median": 0.85, "q1": 0.85, "q3": 0.85, "n": 1})
+    line, = render.curve_table({"rows": [point]})
+    assert line[4] == "0.85x"
+    assert chart._value(point, "ratio_floor") == 0.85
