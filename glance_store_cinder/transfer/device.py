@@ -24,6 +24,8 @@ from glance_store_cinder.privileged import RootCommands
 from glance_store_cinder.transfer.direct import DirectFdDevice
 from glance_store_cinder.transfer.direct import open_direct
 from glance_store_cinder.transfer.drop_behind import DropBehind
+from glance_store_cinder.transfer.positional import read_fully
+from glance_store_cinder.transfer.positional import write_fully
 from glance_store_cinder.transfer.writeback import WritebackPacer
 
 LOG = logging.getLogger(__name__)
@@ -66,35 +68,15 @@ class FdDevice:
 
     def write_at(self, offset: int, data: bytes | memoryview) -> None:
         view = memoryview(data).cast("B")
-        start, length = offset, len(view)
-        while view:
-            written = os.pwrite(self.fd, view, offset)
-            if written <= 0:
-                raise OSError(errno.EIO, "short write on %s" % self.path)
-            view = view[written:]
-            offset += written
+        write_fully(self.fd, view, offset, self.path)
         if self._pacer is not None:
-            self._pacer.wrote(start, length)
+            self._pacer.wrote(offset, len(view))
 
     def read_at(self, offset: int, size: int) -> bytes:
-        data = self._read_at(offset, size)
+        data = read_fully(self.fd, size, offset)
         if self._dropper is not None:
             self._dropper.read(offset, len(data))
         return data
-
-    def _read_at(self, offset: int, size: int) -> bytes:
-        data = os.pread(self.fd, size, offset)
-        if len(data) == size or not data:
-            return data
-        parts = [data]
-        got = len(data)
-        while got < size:
-            more = os.pread(self.fd, size - got, offset + got)
-            if not more:
-                break
-            parts.append(more)
-            got += len(more)
-        return b"".join(parts)
 
     def sync(self) -> None:
         os.fsync(self.fd)

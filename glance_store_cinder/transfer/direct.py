@@ -28,7 +28,10 @@ import mmap
 import os
 import queue
 import threading
-from collections.abc import Callable
+
+from glance_store_cinder.transfer.positional import Pwrite
+from glance_store_cinder.transfer.positional import read_fully
+from glance_store_cinder.transfer.positional import write_fully
 
 LOG = logging.getLogger(__name__)
 
@@ -45,8 +48,6 @@ BUFFERS = 3
 LIVENESS_CHECK_SECONDS = 0.1
 
 _STOP = None
-
-Pwrite = Callable[[int, memoryview, int], int]
 
 
 def open_direct(path: str) -> int | None:
@@ -128,13 +129,8 @@ class _Writer(threading.Thread):
     def _write_to(self, fd: int, buffer: mmap.mmap, length: int,
                   offset: int) -> None:
         with memoryview(buffer) as whole:
-            view = whole[:length]
-            while view:
-                written = self._pwrite(fd, view, offset)
-                if written <= 0:
-                    raise OSError(errno.EIO, "short direct write")
-                view = view[written:]
-                offset += written
+            write_fully(fd, whole[:length], offset, self._path,
+                        self._pwrite)
 
 
 class DirectFdDevice:
@@ -238,12 +234,7 @@ class DirectFdDevice:
             self._free.put(buffer)
 
     def _write_buffered(self, offset: int, view: memoryview) -> None:
-        while view:
-            written = os.pwrite(self.fd, view, offset)
-            if written <= 0:
-                raise OSError(errno.EIO, "short write on %s" % self.path)
-            view = view[written:]
-            offset += written
+        write_fully(self.fd, view, offset, self.path)
 
     def _drain(self) -> None:
         self._flush_current()
@@ -260,15 +251,7 @@ class DirectFdDevice:
 
     def read_at(self, offset: int, size: int) -> bytes:
         self._drain()
-        parts = []
-        while size > 0:
-            data = os.pread(self.fd, size, offset)
-            if not data:
-                break
-            parts.append(data)
-            offset += len(data)
-            size -= len(data)
-        return b"".join(parts)
+        return read_fully(self.fd, size, offset)
 
     def sync(self) -> None:
         self._drain()
