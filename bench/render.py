@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from oslo_utils import strutils
+
 from bench.common import CURVE_HEADLINES
 from bench.common import MiB
 from bench.summary import LIMIT_LABELS
@@ -282,9 +284,9 @@ def strategy_lines(summary: dict[str, Any]) -> list[str]:
     """
     rows = {r["workload"]: r for r in summary["rows"]}
     limits = summary.get("limits", {})
-    direct = str((summary.get("ours_options") or {}).get(
-        "cinder_upload_direct_io", "true")).lower() not in (
-            "false", "0", "no", "off")
+    direct = strutils.bool_from_string((summary.get("ours_options") or {})
+                                       .get("cinder_upload_direct_io"),
+                                       default=True)
     how = ("direct writes (O_DIRECT, the default cinder_upload_direct_io) "
            "from aligned 4 MiB buffers" if direct else
            "buffered writes with writeback started every 32 MiB "
